@@ -1,0 +1,62 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { STAGES, type StageName } from '../core/ports.js';
+import { runCommand } from './run.js';
+import { stageCommand } from './stage.js';
+import { standaloneCommand } from './standalone.js';
+import { validateCommand } from './validate.js';
+
+/**
+ * One entry point for every role: the subcommand picks what this process is
+ * (a Job pod's stage, the single-container scheduler, a one-off run, ...).
+ */
+const program = new Command('mlpipeline')
+  .description('Scheduled machine-learning pipelines: collect, clean, train, predict')
+  .showHelpAfterError();
+
+program
+  .command('validate')
+  .description('check pipeline files the way the API server would, and more (cron, time zone, CSV columns)')
+  .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
+  .action((opts: { file: string }) => {
+    process.exitCode = validateCommand(opts.file);
+  });
+
+program
+  .command('run')
+  .description('run one whole run now, in this process, and report it')
+  .requiredOption('-f, --file <path>', 'the pipeline file')
+  .option('-p, --pipeline <name>', 'which pipeline, when the file holds several')
+  .option('--run-id <id>', 'the run id (a rerun replaces that run\'s predictions)')
+  .option('--stage <stage>', 'start at this stage instead of collect', parseStage)
+  .option('--json', 'print one JSON object instead of a summary')
+  .action(async (opts: { file: string; pipeline?: string; runId?: string; stage?: StageName; json?: boolean }) => {
+    process.exitCode = await runCommand(opts);
+  });
+
+program
+  .command('stage')
+  .description('run one stage of one run (what a Job pod executes)')
+  .argument('<stage>', STAGES.join(' | '), parseStage)
+  .option('-f, --file <path>', 'the pipeline file (default: $MLP_PIPELINE_FILE)')
+  .option('-p, --pipeline <name>', 'which pipeline in the file (default: $MLP_PIPELINE)')
+  .option('--run-id <id>', 'the run id (default: $MLP_RUN_ID)')
+  .action(async (stage: StageName, opts: { file?: string; pipeline?: string; runId?: string }) => {
+    process.exitCode = await stageCommand(stage, opts);
+  });
+
+program
+  .command('standalone')
+  .description('single-container mode: schedule every pipeline, run stages in-process, serve the API')
+  .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
+  .action(async (opts: { file: string }) => {
+    await standaloneCommand(opts.file);
+  });
+
+function parseStage(value: string): StageName {
+  if (!(STAGES as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`must be one of ${STAGES.join(', ')}`);
+  }
+  return value as StageName;
+}
+
+await program.parseAsync(process.argv);

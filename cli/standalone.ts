@@ -1,0 +1,71 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { configFromEnv } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import { loadPipelines } from '../core/spec/load.js';
+import { executeRun } from '../jobs/run-executor.js';
+import { createRuntime } from '../jobs/runtime.js';
+import { STAGE_FUNCTIONS } from '../jobs/stages/index.js';
+import { Scheduler } from '../standalone/scheduler.js';
+import { StandaloneService } from '../standalone/service.js';
+import { createApiApp } from '../ui/server/app.js';
+
+/**
+ * Single-container mode: every pipeline under the path is scheduled, its
+ * stages run in this process, and the API is served on one port. SIGTERM (as
+ * ECS sends it) stops scheduling, lets runs stop between stages, and exits.
+ */
+export async function standaloneCommand(path: string): Promise<void> {
+  const log = createLogger();
+  const config = configFromEnv();
+  const pipelines = loadPipelines(path);
+  const runtime = await createRuntime(config, log);
+
+  const scheduler = new Scheduler({
+    pipelines,
+    results: runtime.results,
+    log,
+    startRun: (run, signal) => {
+      const pipeline = pipelines.find((p) => p.name === run.pipeline)!;
+      const runLog = log.child({ pipeline: pipeline.name, run: run.runId });
+      return executeRun({
+        run,
+        signal,
+        retries: (stage) => pipeline.spec.stages?.[stage]?.retries ?? 0,
+        stages: STAGE_FUNCTIONS,
+        contextFor: (stage) => runtime.contextFor(pipeline, run.runId, runLog.child({ stage })),
+        results: runtime.results,
+        log: runLog,
+      });
+    },
+  });
+
+  const app = createApiApp({
+    service: new StandaloneService(pipelines, runtime, scheduler, log),
+    log,
+    token: process.env.MLPIPELINE_API_TOKEN || undefined,
+    ready: () => runtime.results.check(),
+  });
+  const server = app.listen(config.port, config.host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  scheduler.start();
+  log.info(
+    {
+      address: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}/`,
+      pipelines: pipelines.map((p) => p.name),
+      results: runtime.results.kind,
+    },
+    'single-container mode started',
+  );
+
+  const shutdown = async (signal: string): Promise<void> => {
+    log.info({ signal }, 'stopping');
+    server.close();
+    await scheduler.stop();
+    await runtime.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}

@@ -1,0 +1,118 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import type { MLPipelineDocument, MLPipelineSpec } from './types.generated.js';
+import { checkAgainstSchema, type SpecProblem } from './validate.js';
+import { checkBeyondSchema } from './semantic.js';
+
+/** A validated pipeline with its defaults filled in. */
+export interface Pipeline {
+  name: string;
+  namespace?: string;
+  spec: MLPipelineSpec;
+  /** Relative CSV paths are read from here: the folder of the pipeline file. */
+  baseDir: string;
+  file: string;
+}
+
+export interface FileProblem extends SpecProblem {
+  file: string;
+  /** 1-based index of the YAML document in the file. */
+  document: number;
+}
+
+/** Every problem found in a set of pipeline files; nothing was loaded. */
+export class SpecValidationError extends Error {
+  override readonly name = 'SpecValidationError';
+  constructor(readonly problems: FileProblem[]) {
+    super(
+      problems
+        .map((p) => `${p.file}${p.document > 1 ? `#${p.document}` : ''}: ${p.path || '(document)'}: ${p.message}`)
+        .join('\n'),
+    );
+  }
+}
+
+/** Pipeline files under a path: the file itself, or the .yaml/.yml files of a folder (not recursive). */
+export function pipelineFiles(path: string): string[] {
+  const full = resolve(path);
+  if (!statSync(full).isDirectory()) return [full];
+  return readdirSync(full)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .sort()
+    .map((name) => join(full, name));
+}
+
+/**
+ * Reads and validates every MLPipeline in a file or folder. Documents of other
+ * kinds in a folder are ignored; in a file named on purpose they are errors.
+ * Throws SpecValidationError listing all problems of all files.
+ */
+export function loadPipelines(path: string): Pipeline[] {
+  const isDir = statSync(resolve(path)).isDirectory();
+  const problems: FileProblem[] = [];
+  const pipelines: Pipeline[] = [];
+
+  for (const file of pipelineFiles(path)) {
+    const docs = parseAllDocuments(readFileSync(file, 'utf8'));
+    docs.forEach((doc, i) => {
+      const at = { file, document: i + 1 };
+      if (doc.errors.length > 0) {
+        problems.push(...doc.errors.map((e) => ({ ...at, path: '', message: `YAML: ${e.message}` })));
+        return;
+      }
+      const value: unknown = doc.toJS();
+      if (value === null || value === undefined) return;
+      if (isDir && (value as { kind?: unknown }).kind !== 'MLPipeline') return;
+
+      const found = checkPipelineDocument(value, dirname(file));
+      if (found.length > 0) {
+        problems.push(...found.map((p) => ({ ...at, ...p })));
+        return;
+      }
+      const typed = value as MLPipelineDocument & { metadata: { name: string; namespace?: string } };
+      pipelines.push({
+        name: typed.metadata.name,
+        namespace: typed.metadata.namespace,
+        spec: typed.spec,
+        baseDir: dirname(file),
+        file,
+      });
+    });
+  }
+
+  problems.push(...duplicateNames(pipelines));
+  if (problems.length > 0) throw new SpecValidationError(problems);
+  return pipelines;
+}
+
+/**
+ * Everything `mlpipeline validate` checks for one document: the CRD schema (as
+ * the API server applies it, defaults included) and what a schema cannot say.
+ * Fills in defaults in place.
+ */
+export function checkPipelineDocument(doc: unknown, baseDir: string): SpecProblem[] {
+  const problems = checkAgainstSchema(doc);
+  const name = (doc as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+  if (typeof name !== 'string') problems.push({ path: 'metadata.name', message: 'is required' });
+  if (problems.length > 0) return problems;
+  return checkBeyondSchema((doc as MLPipelineDocument).spec, baseDir);
+}
+
+function duplicateNames(pipelines: Pipeline[]): FileProblem[] {
+  const seen = new Map<string, Pipeline>();
+  const problems: FileProblem[] = [];
+  for (const p of pipelines) {
+    const key = `${p.namespace ?? ''}/${p.name}`;
+    const first = seen.get(key);
+    if (first) {
+      problems.push({
+        file: p.file,
+        document: 1,
+        path: 'metadata.name',
+        message: `pipeline "${p.name}" is already defined in ${first.file}`,
+      });
+    } else seen.set(key, p);
+  }
+  return problems;
+}

@@ -1,0 +1,346 @@
+/**
+ * The embedded results database: one SQLite file, used when no MySQL is
+ * configured. Same tables and behaviour as the MySQL store.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { UserError } from '../../core/errors.js';
+import type {
+  PredictionBatch,
+  PredictionQuery,
+  ResultsStore,
+  RunRecord,
+  StoredPrediction,
+} from '../../core/ports.js';
+import {
+  checkBatch,
+  checkQuery,
+  checkRun,
+  isoUtc,
+  LIMITS,
+  PREDICTION_COLUMNS,
+  PREDICTION_ORDER,
+  predictionFilter,
+  RUN_ORDER,
+  RUNS_TABLE,
+  rowToPrediction,
+  rowToRun,
+  runToRow,
+  SCHEDULE_TABLE,
+  UNFINISHED_PHASES,
+  type PredictionRowData,
+  type RunRow,
+} from './results-records.js';
+import { sqliteTable } from './sql-names.js';
+
+export const SQLITE_FILE_NAME = 'results.sqlite';
+
+export interface SqliteResultsStoreOptions {
+  /** The database file; or dataDir, and the file is results.sqlite in it. */
+  file?: string;
+  dataDir?: string;
+  /** How long a writer waits for another process's lock before failing. */
+  busyTimeoutMs?: number;
+}
+
+const RUN_COLUMNS = [
+  'pipeline',
+  'run_id',
+  'trigger',
+  'scheduled_at',
+  'start_stage',
+  'phase',
+  'started_at',
+  'finished_at',
+  'model_version',
+  'message',
+  'stages',
+] as const;
+
+const DELETE_CHUNK = 500;
+
+export class SqliteResultsStore implements ResultsStore {
+  readonly kind = 'sqlite';
+  readonly file: string;
+  readonly #db: Database.Database;
+  readonly #ensuredTables = new Set<string>();
+
+  constructor(options: SqliteResultsStoreOptions) {
+    const file = options.file ?? (options.dataDir ? join(options.dataDir, SQLITE_FILE_NAME) : undefined);
+    if (!file) throw new UserError('SqliteResultsStore needs a file or a dataDir');
+    mkdirSync(dirname(file), { recursive: true });
+    this.file = file;
+    // The busy timeout lets a second process (a stage, the UI) wait for the
+    // lock instead of failing at once with SQLITE_BUSY.
+    this.#db = new Database(file, { timeout: options.busyTimeoutMs ?? 10_000 });
+    // WAL lets readers go on while a writer writes; NORMAL sync is durable
+    // across a process crash, which is the failure that matters here.
+    this.#db.pragma('journal_mode = WAL');
+    this.#db.pragma('synchronous = NORMAL');
+  }
+
+  init(): Promise<void> {
+    return settle(() => this.#createRunTables());
+  }
+
+  #createRunTables(): void {
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS ${sqliteTable(RUNS_TABLE)} (
+        pipeline TEXT NOT NULL CHECK (length(pipeline) <= ${LIMITS.pipeline}),
+        run_id TEXT NOT NULL CHECK (length(run_id) <= ${LIMITS.runId}),
+        "trigger" TEXT NOT NULL,
+        scheduled_at TEXT,
+        start_stage TEXT NOT NULL,
+        phase TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        model_version TEXT,
+        message TEXT,
+        stages TEXT NOT NULL,
+        PRIMARY KEY (pipeline, run_id)
+      );
+      CREATE INDEX IF NOT EXISTS "${RUNS_TABLE}__started" ON ${sqliteTable(RUNS_TABLE)} (pipeline, started_at);
+      CREATE INDEX IF NOT EXISTS "${RUNS_TABLE}__phase" ON ${sqliteTable(RUNS_TABLE)} (phase);
+      CREATE TABLE IF NOT EXISTS ${sqliteTable(SCHEDULE_TABLE)} (
+        pipeline TEXT NOT NULL,
+        schedule_key TEXT NOT NULL,
+        last_schedule_time TEXT NOT NULL,
+        PRIMARY KEY (pipeline, schedule_key)
+      );
+    `);
+  }
+
+  replacePredictions(table: string, batch: PredictionBatch): Promise<{ rowsWritten: number }> {
+    return settle(() => this.#replacePredictions(table, batch));
+  }
+
+  #replacePredictions(table: string, batch: PredictionBatch): { rowsWritten: number } {
+    const quoted = sqliteTable(table);
+    checkBatch(batch);
+    this.#ensurePredictionTable(table);
+
+    const scoredAt = isoUtc(batch.scoredAt, 'scoredAt');
+    const remove = this.#db.prepare(`DELETE FROM ${quoted} WHERE pipeline = ? AND run_id = ?`);
+    const insert = this.#db.prepare(
+      `INSERT INTO ${quoted} (${PREDICTION_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const replace = this.#db.transaction(() => {
+      remove.run(batch.pipeline, batch.runId);
+      for (const row of batch.rows) {
+        insert.run(
+          batch.pipeline,
+          batch.runId,
+          batch.modelVersion,
+          row.rowKey,
+          row.label,
+          row.probability,
+          JSON.stringify(row.probabilities),
+          scoredAt,
+        );
+      }
+    });
+
+    try {
+      // IMMEDIATE takes the write lock up front: a deferred transaction that
+      // read first could fail to upgrade while another process writes.
+      replace.immediate();
+    } catch (err) {
+      const what = `write ${batch.rows.length} predictions of run ${batch.runId} to ${table}`;
+      throw new Error(`cannot ${what}: ${(err as Error).message}`, { cause: err });
+    }
+    return { rowsWritten: batch.rows.length };
+  }
+
+  queryPredictions(
+    table: string,
+    query: PredictionQuery,
+  ): Promise<{ total: number; rows: StoredPrediction[] }> {
+    return settle(() => this.#queryPredictions(table, query));
+  }
+
+  #queryPredictions(
+    table: string,
+    query: PredictionQuery,
+  ): { total: number; rows: StoredPrediction[] } {
+    const quoted = sqliteTable(table);
+    checkQuery(query);
+    if (!this.#tableExists(table)) return { total: 0, rows: [] };
+
+    const { where, params } = predictionFilter(query);
+    const count = this.#db
+      .prepare(`SELECT COUNT(*) AS total FROM ${quoted} WHERE ${where}`)
+      .get(...params) as { total: number };
+    const rows = this.#db
+      .prepare(
+        `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE ${where} ` +
+          `ORDER BY ${PREDICTION_ORDER} LIMIT ? OFFSET ?`,
+      )
+      .all(...params, query.limit, query.offset) as PredictionRowData[];
+    return { total: count.total, rows: rows.map(rowToPrediction) };
+  }
+
+  claimRun(run: RunRecord): Promise<boolean> {
+    checkRun(run);
+    const row = runToRow(run);
+    const result = this.#db
+      .prepare(
+        `INSERT OR IGNORE INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
+          `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')})`,
+      )
+      .run(...runValues(row));
+    return Promise.resolve(result.changes === 1);
+  }
+
+  saveRun(run: RunRecord): Promise<void> {
+    checkRun(run);
+    const row = runToRow(run);
+    const updates = RUN_COLUMNS.filter((c) => c !== 'pipeline' && c !== 'run_id')
+      .map((c) => `"${c}" = excluded."${c}"`)
+      .join(', ');
+    this.#db
+      .prepare(
+        `INSERT INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
+          `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')}) ` +
+          `ON CONFLICT (pipeline, run_id) DO UPDATE SET ${updates}`,
+      )
+      .run(...runValues(row));
+    return Promise.resolve();
+  }
+
+  getRun(pipeline: string, runId: string): Promise<RunRecord | undefined> {
+    return Promise.resolve(this.#selectRuns('WHERE pipeline = ? AND run_id = ?', [pipeline, runId])[0]);
+  }
+
+  listRuns(pipeline: string, limit: number): Promise<RunRecord[]> {
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new UserError(`limit must be a non-negative integer, not ${limit}`);
+    }
+    return Promise.resolve(
+      this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [pipeline, limit]),
+    );
+  }
+
+  listUnfinishedRuns(): Promise<RunRecord[]> {
+    const marks = UNFINISHED_PHASES.map(() => '?').join(', ');
+    return Promise.resolve(
+      this.#selectRuns(`WHERE phase IN (${marks}) ORDER BY started_at, pipeline, run_id`, [
+        ...UNFINISHED_PHASES,
+      ]),
+    );
+  }
+
+  pruneRuns(pipeline: string, keep: number): Promise<void> {
+    if (!Number.isSafeInteger(keep) || keep < 0) {
+      throw new UserError(`keep must be a non-negative integer, not ${keep}`);
+    }
+    const runs = sqliteTable(RUNS_TABLE);
+    const ids = this.#db
+      .prepare(`SELECT run_id FROM ${runs} WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT -1 OFFSET ?`)
+      .pluck()
+      .all(pipeline, keep) as string[];
+    const phases = UNFINISHED_PHASES.map(() => '?').join(', ');
+    this.#db.transaction(() => {
+      for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+        const chunk = ids.slice(i, i + DELETE_CHUNK);
+        this.#db
+          .prepare(
+            `DELETE FROM ${runs} WHERE pipeline = ? AND run_id IN (${chunk.map(() => '?').join(', ')}) ` +
+              `AND phase NOT IN (${phases})`,
+          )
+          .run(pipeline, ...chunk, ...UNFINISHED_PHASES);
+      }
+    })();
+    return Promise.resolve();
+  }
+
+  getLastScheduleTime(pipeline: string, scheduleKey: string): Promise<string | undefined> {
+    const at = this.#db
+      .prepare(
+        `SELECT last_schedule_time FROM ${sqliteTable(SCHEDULE_TABLE)} WHERE pipeline = ? AND schedule_key = ?`,
+      )
+      .pluck()
+      .get(pipeline, scheduleKey) as string | undefined;
+    return Promise.resolve(at);
+  }
+
+  setLastScheduleTime(pipeline: string, scheduleKey: string, at: string): Promise<void> {
+    this.#db
+      .prepare(
+        `INSERT INTO ${sqliteTable(SCHEDULE_TABLE)} (pipeline, schedule_key, last_schedule_time) ` +
+          'VALUES (?, ?, ?) ON CONFLICT (pipeline, schedule_key) ' +
+          'DO UPDATE SET last_schedule_time = excluded.last_schedule_time',
+      )
+      .run(pipeline, scheduleKey, isoUtc(at, 'last schedule time'));
+    return Promise.resolve();
+  }
+
+  check(): Promise<void> {
+    this.#db.prepare('SELECT 1').get();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.#db.close();
+    return Promise.resolve();
+  }
+
+  #selectRuns(tail: string, params: unknown[]): RunRecord[] {
+    const rows = this.#db
+      .prepare(`SELECT ${quotedRunColumns()} FROM ${sqliteTable(RUNS_TABLE)} ${tail}`)
+      .all(...params) as RunRow[];
+    return rows.map(rowToRun);
+  }
+
+  #tableExists(table: string): boolean {
+    if (this.#ensuredTables.has(table)) return true;
+    const found = this.#db
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(table);
+    return found !== undefined;
+  }
+
+  #ensurePredictionTable(table: string): void {
+    if (this.#ensuredTables.has(table)) return;
+    const quoted = sqliteTable(table);
+    // CHECKs give SQLite, which stores any length, the column widths MySQL
+    // enforces, so a value is rejected by both stores or by neither.
+    this.#db.exec(`
+      CREATE TABLE IF NOT EXISTS ${quoted} (
+        pipeline TEXT NOT NULL CHECK (length(pipeline) <= ${LIMITS.pipeline}),
+        run_id TEXT NOT NULL CHECK (length(run_id) <= ${LIMITS.runId}),
+        model_version TEXT NOT NULL CHECK (length(model_version) <= ${LIMITS.modelVersion}),
+        row_key TEXT NOT NULL CHECK (length(row_key) <= ${LIMITS.rowKey}),
+        label TEXT NOT NULL CHECK (length(label) <= ${LIMITS.label}),
+        probability REAL NOT NULL,
+        probabilities TEXT NOT NULL,
+        scored_at TEXT NOT NULL,
+        PRIMARY KEY (pipeline, run_id, row_key)
+      );
+      CREATE INDEX IF NOT EXISTS "${table}__scored" ON ${quoted} (pipeline, scored_at);
+      CREATE INDEX IF NOT EXISTS "${table}__label" ON ${quoted} (pipeline, label);
+      CREATE INDEX IF NOT EXISTS "${table}__model" ON ${quoted} (pipeline, model_version);
+    `);
+    const present = new Set(
+      (this.#db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]).map(
+        (c) => c.toLowerCase(),
+      ),
+    );
+    const missing = PREDICTION_COLUMNS.filter((c) => !present.has(c));
+    if (missing.length > 0) {
+      throw new UserError(
+        `table ${table} exists without the columns ${missing.join(', ')}: ` +
+          'it is not a predictions table; choose another sink table or drop it',
+      );
+    }
+    this.#ensuredTables.add(table);
+  }
+}
+
+function quotedRunColumns(): string {
+  return RUN_COLUMNS.map((c) => `"${c}"`).join(', ');
+}
+
+function runValues(row: RunRow): unknown[] {
+  return RUN_COLUMNS.map((c) => row[c]);
+}

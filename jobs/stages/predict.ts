@@ -1,0 +1,130 @@
+import { UserError } from '../../core/errors.js';
+import type { PredictionRow, RawTable } from '../../core/ports.js';
+import type { MLPipelineSpec } from '../../core/spec/types.generated.js';
+import { readCurrentModel, readModel, scoreWithModel, type ModelDocument } from '../model-version.js';
+import { toFeatureValue } from './clean-table.js';
+import type { StageContext, StageSummary } from './context.js';
+
+/**
+ * Scores every row of the predict source with the current (or pinned) model
+ * and replaces this run's predictions in one transaction: a rerun replaces its
+ * rows, and a failure leaves the previous ones.
+ */
+export async function predict(ctx: StageContext): Promise<StageSummary> {
+  const { spec } = ctx.pipeline;
+  const model = await loadModel(ctx, spec);
+  const source = spec.predict.source ?? spec.source;
+  const table = await ctx.readSource(source);
+
+  const prepared = prepareRows(table, model.features, source.mysql?.keyColumn);
+  const probabilities = scoreWithModel(model, {
+    data: prepared.X,
+    rows: prepared.keys.length,
+    cols: model.features.length,
+  });
+  const rows = toPredictionRows(prepared.keys, probabilities, model.classes);
+
+  const sink = await ctx.predictionSink();
+  const { rowsWritten } = await sink.store.replacePredictions(sink.table, {
+    pipeline: ctx.pipeline.name,
+    runId: ctx.runId,
+    modelVersion: model.version,
+    scoredAt: ctx.now(),
+    rows,
+  });
+
+  ctx.log.info(
+    { modelVersion: model.version, rowsWritten, rowsSkipped: prepared.skipped, table: sink.table },
+    'wrote predictions',
+  );
+  return {
+    modelVersion: model.version,
+    rowsRead: table.rows.length,
+    rowsSkipped: prepared.skipped,
+    rowsWritten,
+    table: sink.table,
+  };
+}
+
+async function loadModel(ctx: StageContext, spec: MLPipelineSpec): Promise<ModelDocument> {
+  const pinned = spec.predict.modelVersion;
+  const model = pinned
+    ? await readModel(ctx.artifacts, pinned)
+    : await readCurrentModel(ctx.artifacts);
+  if (model) return model;
+  throw new UserError(
+    pinned
+      ? `spec.predict.modelVersion: model version ${pinned} does not exist in ${ctx.artifacts.location}`
+      : `predict: no model of pipeline ${ctx.pipeline.name} has been promoted yet (${ctx.artifacts.location}); a run that trains one must succeed first`,
+  );
+}
+
+/**
+ * Picks the model's features out of each row. Rows with a missing or
+ * non-numeric feature cannot be scored and are counted, not guessed at. The
+ * key is the key column's value, or the row's 1-based position.
+ */
+export function prepareRows(
+  table: RawTable,
+  features: string[],
+  keyColumn: string | undefined,
+): { keys: string[]; X: Float64Array; skipped: number } {
+  const index = features.map((name) => {
+    const i = table.columns.indexOf(name);
+    if (i === -1) {
+      throw new UserError(
+        `predict: the source has no column "${name}", which the model needs (columns: ${table.columns.join(', ')})`,
+      );
+    }
+    return i;
+  });
+  const keyIndex = keyColumn === undefined ? -1 : table.columns.indexOf(keyColumn);
+  if (keyColumn !== undefined && keyIndex === -1) {
+    throw new UserError(`keyColumn: the source has no column "${keyColumn}"`);
+  }
+
+  const keys: string[] = [];
+  const values: number[] = [];
+  const seen = new Set<string>();
+  let skipped = 0;
+  table.rows.forEach((row, position) => {
+    const rowValues: number[] = [];
+    for (const i of index) {
+      const value = toFeatureValue(row[i] ?? null);
+      if (typeof value !== 'number') {
+        skipped++;
+        return;
+      }
+      rowValues.push(value);
+    }
+    const key = keyIndex === -1 ? String(position + 1) : String(row[keyIndex] ?? '');
+    if (seen.has(key)) {
+      throw new UserError(
+        `keyColumn: the value ${JSON.stringify(key)} of "${keyColumn}" appears more than once; a key must name one row`,
+      );
+    }
+    seen.add(key);
+    keys.push(key);
+    values.push(...rowValues);
+  });
+  return { keys, X: Float64Array.from(values), skipped };
+}
+
+function toPredictionRows(keys: string[], probabilities: Float64Array, classes: string[]): PredictionRow[] {
+  const k = classes.length;
+  return keys.map((rowKey, i) => {
+    let best = 0;
+    const byClass: Record<string, number> = {};
+    for (let c = 0; c < k; c++) {
+      const p = probabilities[i * k + c]!;
+      byClass[classes[c]!] = p;
+      if (p > probabilities[i * k + best]!) best = c;
+    }
+    return {
+      rowKey,
+      label: classes[best]!,
+      probability: probabilities[i * k + best]!,
+      probabilities: byClass,
+    };
+  });
+}
