@@ -4,7 +4,16 @@
  * measured process, so the TypeScript and scikit-learn runs fit the very same
  * rows with the very same split.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -47,7 +56,7 @@ export function datasetFiles(spec: DatasetSpec): DatasetFiles {
 /** Writes the data set and its split unless a previous run already did. */
 export function ensureDataset(spec: DatasetSpec): DatasetFiles {
   const files = datasetFiles(spec);
-  if (Object.values(files).every((path) => existsSync(path))) return files;
+  if ([files.features, files.labels, files.train, files.test].every(existsSync)) return files;
 
   mkdirSync(join(tmpdir(), 'mlpipeline-bench'), { recursive: true });
   const { X, y } = generateBlobs(spec);
@@ -82,9 +91,12 @@ export function generateBlobs(spec: DatasetSpec): { X: Matrix; y: Int32Array } {
   const random = createRandom(spec.seed);
   const gaussian = createGaussian(random);
 
-  const centres = Array.from({ length: k }, () => Array.from({ length: d }, () => 0.4 * gaussian()));
-  const mixing = Array.from({ length: d * d }, (_, i) =>
-    (i % (d + 1) === 0 ? 1 : 0) + (0.5 * gaussian()) / Math.sqrt(d),
+  const centres = Array.from({ length: k }, () =>
+    Array.from({ length: d }, () => 0.4 * gaussian()),
+  );
+  const mixing = Array.from(
+    { length: d * d },
+    (_, i) => (i % (d + 1) === 0 ? 1 : 0) + (0.5 * gaussian()) / Math.sqrt(d),
   );
   const scales = Array.from({ length: d }, () => 10 ** (4 * random() - 2));
   const offsets = Array.from({ length: d }, () => 100 * random() - 50);
@@ -129,6 +141,9 @@ function readInto(path: string, target: Uint8Array): void {
 
 /** A half-written file from an interrupted run must not pass for the data set. */
 function writeAtomically(path: string, values: Float64Array | Int32Array): void {
-  writeFileSync(`${path}.partial`, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  writeFileSync(
+    `${path}.partial`,
+    new Uint8Array(values.buffer, values.byteOffset, values.byteLength),
+  );
   renameSync(`${path}.partial`, path);
 }

@@ -104,12 +104,18 @@ export class Scheduler {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
-      this.#ticking = this.#tick().finally(() => (this.#ticking = undefined));
+      this.#ticking = this.tick()
+        .then((wakeAt) => this.#schedule(Math.max(0, wakeAt.getTime() - this.#now().getTime())))
+        .finally(() => (this.#ticking = undefined));
     }, delayMs);
     this.#timer.unref?.();
   }
 
-  async #tick(): Promise<void> {
+  /**
+   * One look at the clock: records skipped slots, starts due runs, and says
+   * when to look again. The timer calls it; tests call it with a fake clock.
+   */
+  async tick(): Promise<Date> {
     let nextWake = this.#now().getTime() + (this.#options.maxSleepMs ?? 30_000);
     for (const pipeline of this.#options.pipelines) {
       try {
@@ -120,7 +126,7 @@ export class Scheduler {
         nextWake = Math.min(nextWake, this.#now().getTime() + 5_000);
       }
     }
-    this.#schedule(Math.max(0, nextWake - this.#now().getTime()));
+    return new Date(nextWake);
   }
 
   async #tickPipeline(pipeline: Pipeline): Promise<Date | undefined> {

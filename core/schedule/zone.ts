@@ -60,13 +60,12 @@ export function utcOffsetMs(instant: number, timeZone: string): number {
 }
 
 /**
- * The instant the wall clock reads 00:00 on the given date, or an instant next
- * to it when midnight falls in a gap (zones that change clocks at midnight).
- * Day windows are built from this one function, so they tile the timeline with
- * no overlap and no hole whatever it returns.
+ * The instant the wall clock reads `wall` (a local date at 00:00, written as if
+ * it were UTC), or an instant next to it when midnight falls in a gap (zones
+ * that change clocks at midnight). Day windows are cut only here, so they tile
+ * the timeline with no overlap and no hole whatever it returns.
  */
-function zonedMidnight(year: number, month: number, day: number, timeZone: string): number {
-  const wall = Date.UTC(year, month - 1, day);
+function zonedMidnight(wall: number, timeZone: string): number {
   const guess = wall - utcOffsetMs(wall, timeZone);
   return wall - utcOffsetMs(guess, timeZone);
 }
@@ -83,14 +82,28 @@ export interface DayWindow {
   plain: boolean;
 }
 
-/** The local calendar day that contains instant, as a window of UTC instants. */
+/**
+ * The local calendar day around instant, as a window of UTC instants that
+ * contains it. Where a midnight does not exist, the boundary is an instant
+ * near it, shared by both neighbouring windows, and neither is plain.
+ */
 export function zonedDayWindow(instant: number, timeZone: string): DayWindow {
   const t = zonedTime(instant, timeZone);
-  const start = zonedMidnight(t.year, t.month, t.day, timeZone);
-  const end = zonedMidnight(t.year, t.month, t.day + 1, timeZone);
-  const startsAtMidnight =
-    start + utcOffsetMs(start, timeZone) === Date.UTC(t.year, t.month - 1, t.day);
-  const endsAtMidnight =
-    end + utcOffsetMs(end, timeZone) === Date.UTC(t.year, t.month - 1, t.day + 1);
+  let day = Date.UTC(t.year, t.month - 1, t.day);
+  let start = zonedMidnight(day, timeZone);
+  let end = zonedMidnight(day + DAY_MS, timeZone);
+  // An instant just before a boundary moved into the gap lies in the next window, or the other way.
+  if (instant < start) {
+    day -= DAY_MS;
+    end = start;
+    start = zonedMidnight(day, timeZone);
+  } else if (instant >= end) {
+    day += DAY_MS;
+    start = end;
+    end = zonedMidnight(day + DAY_MS, timeZone);
+  }
+
+  const startsAtMidnight = start + utcOffsetMs(start, timeZone) === day;
+  const endsAtMidnight = end + utcOffsetMs(end, timeZone) === day + DAY_MS;
   return { start, end, plain: startsAtMidnight && endsAtMidnight && end - start === DAY_MS };
 }

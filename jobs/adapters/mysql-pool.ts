@@ -44,6 +44,10 @@ const CONNECTION_ERROR_CODES = new Set([
   'HANDSHAKE_SSL_ERROR',
 ]);
 
+export function isMysqlPool(value: MysqlPool | MysqlConfig): value is MysqlPool {
+  return 'pool' in value && typeof (value as MysqlPool).connect === 'function';
+}
+
 export function isConnectionError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && CONNECTION_ERROR_CODES.has(code);

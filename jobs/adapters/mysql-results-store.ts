@@ -14,9 +14,10 @@ import type {
   StoredPrediction,
 } from '../../core/ports.js';
 import type { MysqlConfig } from './mysql-config.js';
-import { createMysqlPool, isConnectionError, type MysqlPool } from './mysql-pool.js';
+import { createMysqlPool, isConnectionError, isMysqlPool, type MysqlPool } from './mysql-pool.js';
 import {
   checkBatch,
+  checkCount,
   checkQuery,
   checkRun,
   fromMysqlDateTime,
@@ -41,7 +42,7 @@ import { indexName, mysqlTable } from './sql-names.js';
 export type BulkMethod = 'load-data' | 'insert';
 
 export interface MysqlResultsStoreOptions {
-  config: MysqlConfig;
+  /** Pool size when the store opens its own pool from a config. */
   connectionLimit?: number;
   /**
    * `auto` (the default) loads with LOAD DATA LOCAL INFILE and falls back to
@@ -53,8 +54,9 @@ export interface MysqlResultsStoreOptions {
 // Server error numbers; mysql2 reports them as `errno`.
 const ER_DUP_ENTRY = 1062;
 const ER_NO_SUCH_TABLE = 1146;
-const ER_NOT_ALLOWED_COMMAND = 1148;
-const ER_CLIENT_LOCAL_FILES_DISABLED = 3948;
+// "Not allowed" for LOAD DATA LOCAL: MySQL 5.7 and older (1148), MySQL 8
+// (3948), MariaDB 10.6 and later (4166).
+const LOCAL_INFILE_REFUSED = new Set([1148, 3948, 4166]);
 
 // LOAD DATA LOCAL sends the file in packets that must each fit the server's
 // max_allowed_packet, whose smallest setting is 1 KiB.
@@ -82,13 +84,19 @@ export function escapeInfileField(value: string): string {
 export class MysqlResultsStore implements ResultsStore {
   readonly kind = 'mysql';
   readonly #db: MysqlPool;
+  /** Whether close() ends the pool: only when this store opened it. */
+  readonly #ownsPool: boolean;
   readonly #bulkLoad: 'auto' | 'insert';
   /** Set once the server has refused LOAD DATA LOCAL, so later writes skip it. */
   #loadDataRefused = false;
   readonly #ensuredTables = new Map<string, Promise<void>>();
 
-  constructor(options: MysqlResultsStoreOptions) {
-    this.#db = createMysqlPool(options.config, { connectionLimit: options.connectionLimit });
+  /** Over a pool shared with other adapters, or a pool of its own opened from config. */
+  constructor(db: MysqlPool | MysqlConfig, options: MysqlResultsStoreOptions = {}) {
+    this.#ownsPool = !isMysqlPool(db);
+    this.#db = isMysqlPool(db)
+      ? db
+      : createMysqlPool(db, { connectionLimit: options.connectionLimit });
     this.#bulkLoad = options.bulkLoad ?? 'auto';
   }
 
@@ -137,11 +145,12 @@ export class MysqlResultsStore implements ResultsStore {
     let method: BulkMethod = 'insert';
     try {
       const [[limits]] = await conn.query<RowDataPacket[]>(
-        'SELECT @@max_allowed_packet AS maxPacket, @@local_infile AS localInfile',
+        'SELECT @@max_allowed_packet AS maxPacket',
       );
       const maxPacket = Number(limits!.maxPacket);
-      const tryLoadData =
-        this.#bulkLoad === 'auto' && !this.#loadDataRefused && Number(limits!.localInfile) === 1;
+      // No look at @@local_infile first: the client side can refuse too
+      // (MySQL 8's local_infile checks), and only trying tells.
+      const tryLoadData = this.#bulkLoad === 'auto' && !this.#loadDataRefused;
 
       await conn.beginTransaction();
       await conn.query(`DELETE FROM ${quoted} WHERE pipeline = ? AND run_id = ?`, [
@@ -183,7 +192,7 @@ export class MysqlResultsStore implements ResultsStore {
       });
     } catch (err) {
       const errno = (err as { errno?: number }).errno;
-      if (errno === ER_NOT_ALLOWED_COMMAND || errno === ER_CLIENT_LOCAL_FILES_DISABLED) {
+      if (errno !== undefined && LOCAL_INFILE_REFUSED.has(errno)) {
         // Refused before any row was read: the transaction and its DELETE
         // stand, and INSERTs do the rest.
         this.#loadDataRefused = true;
@@ -325,23 +334,22 @@ export class MysqlResultsStore implements ResultsStore {
     return runs[0];
   }
 
-  listRuns(pipeline: string, limit: number): Promise<RunRecord[]> {
-    if (!Number.isSafeInteger(limit) || limit < 0) {
-      throw new UserError(`limit must be a non-negative integer, not ${limit}`);
-    }
-    return this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [pipeline, limit]);
+  async listRuns(pipeline: string, limit: number): Promise<RunRecord[]> {
+    checkCount(limit, 'limit');
+    return await this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [
+      pipeline,
+      limit,
+    ]);
   }
 
-  listUnfinishedRuns(): Promise<RunRecord[]> {
-    return this.#selectRuns('WHERE phase IN (?) ORDER BY started_at, pipeline, run_id', [
+  async listUnfinishedRuns(): Promise<RunRecord[]> {
+    return await this.#selectRuns('WHERE phase IN (?) ORDER BY started_at, pipeline, run_id', [
       [...UNFINISHED_PHASES],
     ]);
   }
 
   async pruneRuns(pipeline: string, keep: number): Promise<void> {
-    if (!Number.isSafeInteger(keep) || keep < 0) {
-      throw new UserError(`keep must be a non-negative integer, not ${keep}`);
-    }
+    checkCount(keep, 'keep');
     await this.#exec(`prune runs of ${pipeline}`, async (conn) => {
       const [old] = await conn.query<RowDataPacket[]>(
         `SELECT run_id FROM ${mysqlTable(RUNS_TABLE)} WHERE pipeline = ? ` +
@@ -386,7 +394,7 @@ export class MysqlResultsStore implements ResultsStore {
   }
 
   async close(): Promise<void> {
-    await this.#db.end();
+    if (this.#ownsPool) await this.#db.end();
   }
 
   async #selectRuns(tail: string, params: unknown[]): Promise<RunRecord[]> {
@@ -438,7 +446,7 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
       row_key VARCHAR(${LIMITS.rowKey}) NOT NULL,
       label VARCHAR(${LIMITS.label}) NOT NULL,
       probability DOUBLE NOT NULL,
-      probabilities TEXT NOT NULL,
+      probabilities MEDIUMTEXT NOT NULL,
       scored_at DATETIME(3) NOT NULL,
       PRIMARY KEY (pipeline, run_id, row_key),
       KEY ${indexName(table, 'scored')} (pipeline, scored_at),

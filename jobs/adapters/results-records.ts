@@ -106,11 +106,13 @@ export function checkBatch(batch: PredictionBatch): void {
 
 export function checkQuery(query: PredictionQuery): void {
   checkText(query.pipeline, 'pipeline', LIMITS.pipeline);
-  if (!Number.isSafeInteger(query.limit) || query.limit < 0) {
-    throw new UserError(`limit must be a non-negative integer, not ${query.limit}`);
-  }
-  if (!Number.isSafeInteger(query.offset) || query.offset < 0) {
-    throw new UserError(`offset must be a non-negative integer, not ${query.offset}`);
+  checkCount(query.limit, 'limit');
+  checkCount(query.offset, 'offset');
+}
+
+export function checkCount(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new UserError(`${what} must be a non-negative integer, not ${value}`);
   }
 }
 

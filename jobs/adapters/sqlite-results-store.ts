@@ -15,6 +15,7 @@ import type {
 } from '../../core/ports.js';
 import {
   checkBatch,
+  checkCount,
   checkQuery,
   checkRun,
   isoUtc,
@@ -66,8 +67,11 @@ export class SqliteResultsStore implements ResultsStore {
   readonly #db: Database.Database;
   readonly #ensuredTables = new Set<string>();
 
-  constructor(options: SqliteResultsStoreOptions) {
-    const file = options.file ?? (options.dataDir ? join(options.dataDir, SQLITE_FILE_NAME) : undefined);
+  /** A file path, or options naming the file or the data folder. */
+  constructor(fileOrOptions: string | SqliteResultsStoreOptions) {
+    const options = typeof fileOrOptions === 'string' ? { file: fileOrOptions } : fileOrOptions;
+    const file =
+      options.file ?? (options.dataDir ? join(options.dataDir, SQLITE_FILE_NAME) : undefined);
     if (!file) throw new UserError('SqliteResultsStore needs a file or a dataDir');
     mkdirSync(dirname(file), { recursive: true });
     this.file = file;
@@ -181,49 +185,48 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   claimRun(run: RunRecord): Promise<boolean> {
-    checkRun(run);
-    const row = runToRow(run);
-    const result = this.#db
-      .prepare(
-        `INSERT OR IGNORE INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
-          `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')})`,
-      )
-      .run(...runValues(row));
-    return Promise.resolve(result.changes === 1);
+    return settle(() => {
+      checkRun(run);
+      const result = this.#db
+        .prepare(
+          `INSERT OR IGNORE INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
+            `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')})`,
+        )
+        .run(...runValues(runToRow(run)));
+      return result.changes === 1;
+    });
   }
 
   saveRun(run: RunRecord): Promise<void> {
-    checkRun(run);
-    const row = runToRow(run);
-    const updates = RUN_COLUMNS.filter((c) => c !== 'pipeline' && c !== 'run_id')
-      .map((c) => `"${c}" = excluded."${c}"`)
-      .join(', ');
-    this.#db
-      .prepare(
-        `INSERT INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
-          `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')}) ` +
-          `ON CONFLICT (pipeline, run_id) DO UPDATE SET ${updates}`,
-      )
-      .run(...runValues(row));
-    return Promise.resolve();
+    return settle(() => {
+      checkRun(run);
+      const updates = RUN_COLUMNS.filter((c) => c !== 'pipeline' && c !== 'run_id')
+        .map((c) => `"${c}" = excluded."${c}"`)
+        .join(', ');
+      this.#db
+        .prepare(
+          `INSERT INTO ${sqliteTable(RUNS_TABLE)} (${quotedRunColumns()}) ` +
+            `VALUES (${RUN_COLUMNS.map(() => '?').join(', ')}) ` +
+            `ON CONFLICT (pipeline, run_id) DO UPDATE SET ${updates}`,
+        )
+        .run(...runValues(runToRow(run)));
+    });
   }
 
   getRun(pipeline: string, runId: string): Promise<RunRecord | undefined> {
-    return Promise.resolve(this.#selectRuns('WHERE pipeline = ? AND run_id = ?', [pipeline, runId])[0]);
+    return settle(() => this.#selectRuns('WHERE pipeline = ? AND run_id = ?', [pipeline, runId])[0]);
   }
 
   listRuns(pipeline: string, limit: number): Promise<RunRecord[]> {
-    if (!Number.isSafeInteger(limit) || limit < 0) {
-      throw new UserError(`limit must be a non-negative integer, not ${limit}`);
-    }
-    return Promise.resolve(
-      this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [pipeline, limit]),
-    );
+    return settle(() => {
+      checkCount(limit, 'limit');
+      return this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [pipeline, limit]);
+    });
   }
 
   listUnfinishedRuns(): Promise<RunRecord[]> {
     const marks = UNFINISHED_PHASES.map(() => '?').join(', ');
-    return Promise.resolve(
+    return settle(() =>
       this.#selectRuns(`WHERE phase IN (${marks}) ORDER BY started_at, pipeline, run_id`, [
         ...UNFINISHED_PHASES,
       ]),
@@ -231,58 +234,65 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   pruneRuns(pipeline: string, keep: number): Promise<void> {
-    if (!Number.isSafeInteger(keep) || keep < 0) {
-      throw new UserError(`keep must be a non-negative integer, not ${keep}`);
-    }
-    const runs = sqliteTable(RUNS_TABLE);
-    const ids = this.#db
-      .prepare(`SELECT run_id FROM ${runs} WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT -1 OFFSET ?`)
-      .pluck()
-      .all(pipeline, keep) as string[];
-    const phases = UNFINISHED_PHASES.map(() => '?').join(', ');
-    this.#db.transaction(() => {
-      for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
-        const chunk = ids.slice(i, i + DELETE_CHUNK);
-        this.#db
+    return settle(() => {
+      checkCount(keep, 'keep');
+      const runs = sqliteTable(RUNS_TABLE);
+      const phases = UNFINISHED_PHASES.map(() => '?').join(', ');
+      this.#db.transaction(() => {
+        const ids = this.#db
           .prepare(
-            `DELETE FROM ${runs} WHERE pipeline = ? AND run_id IN (${chunk.map(() => '?').join(', ')}) ` +
-              `AND phase NOT IN (${phases})`,
+            `SELECT run_id FROM ${runs} WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT -1 OFFSET ?`,
           )
-          .run(pipeline, ...chunk, ...UNFINISHED_PHASES);
-      }
-    })();
-    return Promise.resolve();
+          .pluck()
+          .all(pipeline, keep) as string[];
+        for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+          const chunk = ids.slice(i, i + DELETE_CHUNK);
+          this.#db
+            .prepare(
+              `DELETE FROM ${runs} WHERE pipeline = ? ` +
+                `AND run_id IN (${chunk.map(() => '?').join(', ')}) AND phase NOT IN (${phases})`,
+            )
+            .run(pipeline, ...chunk, ...UNFINISHED_PHASES);
+        }
+      }).immediate();
+    });
   }
 
   getLastScheduleTime(pipeline: string, scheduleKey: string): Promise<string | undefined> {
-    const at = this.#db
-      .prepare(
-        `SELECT last_schedule_time FROM ${sqliteTable(SCHEDULE_TABLE)} WHERE pipeline = ? AND schedule_key = ?`,
-      )
-      .pluck()
-      .get(pipeline, scheduleKey) as string | undefined;
-    return Promise.resolve(at);
+    return settle(
+      () =>
+        this.#db
+          .prepare(
+            `SELECT last_schedule_time FROM ${sqliteTable(SCHEDULE_TABLE)} ` +
+              'WHERE pipeline = ? AND schedule_key = ?',
+          )
+          .pluck()
+          .get(pipeline, scheduleKey) as string | undefined,
+    );
   }
 
   setLastScheduleTime(pipeline: string, scheduleKey: string, at: string): Promise<void> {
-    this.#db
-      .prepare(
-        `INSERT INTO ${sqliteTable(SCHEDULE_TABLE)} (pipeline, schedule_key, last_schedule_time) ` +
-          'VALUES (?, ?, ?) ON CONFLICT (pipeline, schedule_key) ' +
-          'DO UPDATE SET last_schedule_time = excluded.last_schedule_time',
-      )
-      .run(pipeline, scheduleKey, isoUtc(at, 'last schedule time'));
-    return Promise.resolve();
+    return settle(() => {
+      this.#db
+        .prepare(
+          `INSERT INTO ${sqliteTable(SCHEDULE_TABLE)} (pipeline, schedule_key, last_schedule_time) ` +
+            'VALUES (?, ?, ?) ON CONFLICT (pipeline, schedule_key) ' +
+            'DO UPDATE SET last_schedule_time = excluded.last_schedule_time',
+        )
+        .run(pipeline, scheduleKey, isoUtc(at, 'last schedule time'));
+    });
   }
 
   check(): Promise<void> {
-    this.#db.prepare('SELECT 1').get();
-    return Promise.resolve();
+    return settle(() => {
+      this.#db.prepare('SELECT 1').get();
+    });
   }
 
   close(): Promise<void> {
-    this.#db.close();
-    return Promise.resolve();
+    return settle(() => {
+      this.#db.close();
+    });
   }
 
   #selectRuns(tail: string, params: unknown[]): RunRecord[] {
@@ -334,6 +344,18 @@ export class SqliteResultsStore implements ResultsStore {
       );
     }
     this.#ensuredTables.add(table);
+  }
+}
+
+/**
+ * better-sqlite3 is synchronous; the port is not. A throw becomes a rejected
+ * promise, as it would be from the MySQL store, so callers handle one shape.
+ */
+function settle<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 

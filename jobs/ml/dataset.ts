@@ -49,7 +49,8 @@ export function takeLabels(y: Int32Array, rows: Int32Array): Int32Array {
   const out = new Int32Array(rows.length);
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
-    if (row < 0 || row >= y.length) throw new RangeError(`row ${row} is outside 0..${y.length - 1}`);
+    if (row < 0 || row >= y.length)
+      throw new RangeError(`row ${row} is outside 0..${y.length - 1}`);
     out[r] = y[row]!;
   }
   return out;

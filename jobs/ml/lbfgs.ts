@@ -41,7 +41,11 @@ const NO_PROGRESS = 64 * Number.EPSILON;
  * The tolerance is on the largest gradient component (as scikit-learn's gtol
  * is), so the same number means the same thing in both.
  */
-export function minimizeLbfgs(objective: Objective, x0: Float64Array, options: LbfgsOptions): LbfgsResult {
+export function minimizeLbfgs(
+  objective: Objective,
+  x0: Float64Array,
+  options: LbfgsOptions,
+): LbfgsResult {
   const { maxIterations, tolerance, memory = 10 } = options;
   if (!Number.isInteger(maxIterations) || maxIterations < 0) {
     throw new RangeError(`maxIterations must be a non-negative integer, got ${maxIterations}`);
@@ -152,7 +156,12 @@ class CorrectionHistory {
     this.#newest = -1;
   }
 
-  push(x: Float64Array, xNext: Float64Array, gradient: Float64Array, gradientNext: Float64Array): void {
+  push(
+    x: Float64Array,
+    xNext: Float64Array,
+    gradient: Float64Array,
+    gradientNext: Float64Array,
+  ): void {
     const capacity = this.#s.length;
     if (capacity === 0) return;
     let sy = 0;

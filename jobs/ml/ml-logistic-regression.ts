@@ -69,7 +69,12 @@ export function fitMlLogisticRegression(
   const classifier = new LogisticRegression({ numSteps, learningRate: learningRate / rows.length });
   classifier.train(features, targets);
 
-  return { kind: 'ovr-sigmoid', classCount, featureCount: d, weights: exportWeights(classifier, classCount, d) };
+  return {
+    kind: 'ovr-sigmoid',
+    classCount,
+    featureCount: d,
+    weights: exportWeights(classifier, classCount, d),
+  };
 }
 
 /**
@@ -79,12 +84,16 @@ export function fitMlLogisticRegression(
  */
 function exportWeights(classifier: LogisticRegression, classCount: number, d: number): number[][] {
   if (classifier.classifiers.length !== classCount) {
-    throw new Error(`ml-logistic-regression trained ${classifier.classifiers.length} classifiers for ${classCount} classes`);
+    throw new Error(
+      `ml-logistic-regression trained ${classifier.classifiers.length} classifiers for ${classCount} classes`,
+    );
   }
   return classifier.classifiers.map((binary, c) => {
     const row = binary.weights?.to1DArray();
     if (row?.length !== d + 1) {
-      throw new Error(`ml-logistic-regression returned ${row?.length ?? 'no'} weights for class ${c}, expected ${d + 1}`);
+      throw new Error(
+        `ml-logistic-regression returned ${row?.length ?? 'no'} weights for class ${c}, expected ${d + 1}`,
+      );
     }
     return row.map((w) => -w);
   });

@@ -91,7 +91,9 @@ export function assertFiniteWeights(model: LinearModel): void {
 
 function assertModelShape(model: LinearModel): void {
   if (model.weights.length !== model.classCount) {
-    throw new Error(`the model has ${model.weights.length} weight rows for ${model.classCount} classes`);
+    throw new Error(
+      `the model has ${model.weights.length} weight rows for ${model.classCount} classes`,
+    );
   }
   for (const [c, row] of model.weights.entries()) {
     if (row.length !== model.featureCount + 1) {

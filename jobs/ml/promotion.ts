@@ -39,7 +39,10 @@ export function decidePromotion(
   const metric = rule.metric;
   const value = candidate[metric];
   if (!Number.isFinite(value)) {
-    return { promote: false, reason: `${metric} of the new model is ${value}, not a number to compare` };
+    return {
+      promote: false,
+      reason: `${metric} of the new model is ${value}, not a number to compare`,
+    };
   }
 
   if (value < rule.minimum) {

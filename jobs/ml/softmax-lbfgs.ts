@@ -1,7 +1,10 @@
-import type { Matrix, RowSelection } from './dataset.js';
+import { allRows, type Matrix, type RowSelection } from './dataset.js';
 import { minimizeLbfgs, type Objective, type StopReason } from './lbfgs.js';
 import type { LinearModel } from './model.js';
 import { assertScalerFits } from './scaler.js';
+
+/** Rows scored together, so each weight read from memory serves four products. */
+const BLOCK = 4;
 
 export interface SoftmaxOptions {
   /** Coefficient of (l2 / 2) * sum of squared weights, added to the mean log-loss. */
@@ -72,74 +75,145 @@ export function createSoftmaxObjective(
   const k = classCount;
   const d = X.cols;
   const stride = d + 1;
-  const rows = selection.rows;
-  const n = rows ? rows.length : X.rows;
-  assertTrainingInput(X, y, k, l2, selection, n);
+  const rows = selection.rows ?? allRows(X.rows);
+  const n = rows.length;
+  assertTrainingInput(X, y, k, l2, selection, rows);
 
   const data = X.data;
-  const standardize = selection.scaler != null;
-  const shift = new Float64Array(selection.scaler?.mean ?? []);
-  const inverseScale = new Float64Array((selection.scaler?.std ?? []).map((s) => 1 / s));
-  // Per-row scratch, allocated once: the row as the model sees it and its scores.
-  const z = new Float64Array(d);
-  const scores = new Float64Array(k);
+  const mean = selection.scaler ? Float64Array.from(selection.scaler.mean) : new Float64Array(d);
+  const inverseStd = new Float64Array(d).fill(1);
+  selection.scaler?.std.forEach((std, j) => (inverseStd[j] = 1 / std));
+
+  // Allocated once, reused by every evaluation.
+  const scaledWeights = new Float64Array(k * stride);
+  const sums = new Float64Array(k * stride);
+  const block = new Float64Array(BLOCK * k);
 
   return (theta, gradient) => {
-    gradient.fill(0);
-    let lossSum = 0;
-
-    for (let r = 0; r < n; r++) {
-      const row = rows ? rows[r]! : r;
-      const start = row * d;
-      if (standardize) {
-        for (let j = 0; j < d; j++) z[j] = (data[start + j]! - shift[j]!) * inverseScale[j]!;
-      } else {
-        for (let j = 0; j < d; j++) z[j] = data[start + j]!;
-      }
-
-      let max = -Infinity;
-      for (let c = 0; c < k; c++) {
-        const offset = c * stride;
-        let score = theta[offset + d]!;
-        for (let j = 0; j < d; j++) score += theta[offset + j]! * z[j]!;
-        scores[c] = score;
-        if (score > max) max = score;
-      }
-
-      // log-sum-exp shifted by the largest score: no exp overflows, and the
-      // largest term is exactly 1 so the sum never underflows to 0.
-      const label = y[row]!;
-      const labelScore = scores[label]!;
-      let sum = 0;
-      for (let c = 0; c < k; c++) {
-        const e = Math.exp(scores[c]! - max);
-        scores[c] = e;
-        sum += e;
-      }
-      lossSum += Math.log(sum) + max - labelScore;
-
-      // d loss / d score_c = p_c - [c is the label]; scores now hold exp terms.
-      const inverseSum = 1 / sum;
-      for (let c = 0; c < k; c++) {
-        const residual = scores[c]! * inverseSum - (c === label ? 1 : 0);
-        const offset = c * stride;
-        for (let j = 0; j < d; j++) gradient[offset + j]! += residual * z[j]!;
-        gradient[offset + d]! += residual;
-      }
+    // Standardising is (x - mean) / std: the division moves into the weights,
+    // once per evaluation, so each value read only needs its mean subtracted.
+    // (Moving the mean too would cancel digits when the mean dwarfs the spread.)
+    for (let c = 0; c < k; c++) {
+      const offset = c * stride;
+      for (let j = 0; j < d; j++) scaledWeights[offset + j] = theta[offset + j]! * inverseStd[j]!;
+      scaledWeights[offset + d] = theta[offset + d]!;
     }
+    const lossSum = accumulateRows(data, d, k, rows, y, mean, scaledWeights, sums, block);
 
     let penalty = 0;
     for (let c = 0; c < k; c++) {
       const offset = c * stride;
-      for (let j = 0; j < stride; j++) gradient[offset + j]! /= n;
       for (let j = 0; j < d; j++) {
         const w = theta[offset + j]!;
         penalty += w * w;
-        gradient[offset + j]! += l2 * w;
+        gradient[offset + j] = (sums[offset + j]! * inverseStd[j]!) / n + l2 * w;
       }
+      gradient[offset + d] = sums[offset + d]! / n;
     }
     return lossSum / n + 0.5 * l2 * penalty;
   };
+}
+
+/**
+ * Adds every selected row's residual times centred row into sums (weights,
+ * then intercept, per class) and returns the summed loss. A function of its
+ * own, on plain parameters, because that is what the JIT compiles tightest.
+ */
+function accumulateRows(
+  data: Float64Array,
+  d: number,
+  k: number,
+  rows: Int32Array,
+  y: Int32Array,
+  mean: Float64Array,
+  scaledWeights: Float64Array,
+  sums: Float64Array,
+  block: Float64Array,
+): number {
+  sums.fill(0);
+  let lossSum = 0;
+  const n = rows.length;
+  const stride = d + 1;
+
+  for (let r = 0; r < n; r += BLOCK) {
+    // The last block may be short: its missing rows repeat a real one and
+    // are given a zero residual and no loss below.
+    const valid = Math.min(BLOCK, n - r);
+    const row0 = rows[r]!;
+    const row1 = valid > 1 ? rows[r + 1]! : row0;
+    const row2 = valid > 2 ? rows[r + 2]! : row0;
+    const row3 = valid > 3 ? rows[r + 3]! : row0;
+    const at0 = row0 * d;
+    const at1 = row1 * d;
+    const at2 = row2 * d;
+    const at3 = row3 * d;
+
+    // Scores of four rows at once: each weight and mean is loaded once for
+    // four products, and the four sums are independent.
+    for (let c = 0; c < k; c++) {
+      const offset = c * stride;
+      const intercept = scaledWeights[offset + d]!;
+      let s0 = intercept;
+      let s1 = intercept;
+      let s2 = intercept;
+      let s3 = intercept;
+      for (let j = 0; j < d; j++) {
+        const w = scaledWeights[offset + j]!;
+        const m = mean[j]!;
+        s0 += w * (data[at0 + j]!);
+        s1 += w * (data[at1 + j]!);
+        s2 += w * (data[at2 + j]!);
+        s3 += w * (data[at3 + j]!);
+      }
+      block[c] = s0;
+      block[k + c] = s1;
+      block[2 * k + c] = s2;
+      block[3 * k + c] = s3;
+    }
+
+    // Scores become residuals p_c - [c is the label], the loss's derivative
+    // by score. log-sum-exp is shifted by the largest score: no exp
+    // overflows, and the largest term is 1 so the sum never underflows.
+    for (let q = 0; q < BLOCK; q++) {
+      const base = q * k;
+      if (q >= valid) {
+        block.fill(0, base, base + k);
+        continue;
+      }
+      const label = y[rows[r + q]!]!;
+      let max = -Infinity;
+      for (let c = 0; c < k; c++) max = Math.max(max, block[base + c]!);
+      const labelScore = block[base + label]!;
+      let sum = 0;
+      for (let c = 0; c < k; c++) {
+        const e = Math.exp(block[base + c]! - max);
+        block[base + c] = e;
+        sum += e;
+      }
+      lossSum += Math.log(sum) + max - labelScore;
+      for (let c = 0; c < k; c++) block[base + c] = block[base + c]! / sum;
+      block[base + label]! -= 1;
+    }
+
+    // Residual times centred row, summed: again four rows per load of a sum.
+    for (let c = 0; c < k; c++) {
+      const offset = c * stride;
+      const q0 = block[c]!;
+      const q1 = block[k + c]!;
+      const q2 = block[2 * k + c]!;
+      const q3 = block[3 * k + c]!;
+      for (let j = 0; j < d; j++) {
+        const m = mean[j]!;
+        sums[offset + j]! +=
+          q0 * data[at0 + j]! +
+          q1 * data[at1 + j]! +
+          q2 * data[at2 + j]! +
+          q3 * (data[at3 + j]!);
+      }
+      sums[offset + d]! += q0 + q1 + q2 + q3;
+    }
+  }
+  return lossSum;
 }
 
 function assertTrainingInput(
@@ -148,22 +222,21 @@ function assertTrainingInput(
   classCount: number,
   l2: number,
   selection: RowSelection,
-  rowCount: number,
+  rows: Int32Array,
 ): void {
   if (!Number.isInteger(classCount) || classCount < 1) {
     throw new RangeError(`classCount must be a positive integer, got ${classCount}`);
   }
-  if (!(l2 >= 0 && Number.isFinite(l2))) throw new RangeError(`l2 must be a finite number >= 0, got ${l2}`);
+  if (!(l2 >= 0 && Number.isFinite(l2)))
+    throw new RangeError(`l2 must be a finite number >= 0, got ${l2}`);
   if (X.data.length !== X.rows * X.cols) {
     throw new Error(`the matrix holds ${X.data.length} values, not ${X.rows} x ${X.cols}`);
   }
   if (y.length !== X.rows) throw new Error(`${y.length} labels for ${X.rows} rows`);
-  if (rowCount === 0) throw new Error('no rows to train on');
+  if (rows.length === 0) throw new Error('no rows to train on');
   if (selection.scaler) assertScalerFits(selection.scaler, X.cols);
 
-  const rows = selection.rows;
-  for (let r = 0; r < rowCount; r++) {
-    const row = rows ? rows[r]! : r;
+  for (const row of rows) {
     if (row < 0 || row >= X.rows) throw new RangeError(`row ${row} is outside 0..${X.rows - 1}`);
     const label = y[row]!;
     if (label < 0 || label >= classCount) {

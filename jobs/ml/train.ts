@@ -45,7 +45,12 @@ export interface FitResult {
  * metrics on the test rows. Throws on input it cannot learn from and on a
  * model with non-finite weights, so a failed fit never reaches publishing.
  */
-export function fitModel(X: Matrix, y: Int32Array, classCount: number, options: FitOptions): FitResult {
+export function fitModel(
+  X: Matrix,
+  y: Int32Array,
+  classCount: number,
+  options: FitOptions,
+): FitResult {
   const classNames = options.classNames ?? Array.from({ length: classCount }, (_, c) => String(c));
   assertInput(X, y, classCount, classNames);
   assertFiniteFeatures(X, undefined, options.featureNames);
@@ -74,7 +79,11 @@ export function fitModel(X: Matrix, y: Int32Array, classCount: number, options: 
       X,
       y,
       classCount,
-      { learningRate: options.learningRate, numSteps: options.numSteps, featureNames: options.featureNames },
+      {
+        learningRate: options.learningRate,
+        numSteps: options.numSteps,
+        featureNames: options.featureNames,
+      },
       selection,
     );
     training = { iterations: options.numSteps, stopReason: 'max-iterations' };
