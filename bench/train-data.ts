@@ -21,6 +21,9 @@ import type { Matrix } from '../jobs/ml/dataset.js';
 import { createGaussian, createRandom } from '../jobs/ml/random.js';
 import { stratifiedSplit } from '../jobs/ml/split.js';
 
+/** Part of the file names: bump it when generateBlobs changes, so no stale file is reused. */
+const GENERATOR = 'blobs-v1';
+
 export interface DatasetSpec {
   rows: number;
   features: number;
@@ -43,7 +46,7 @@ export interface DatasetFiles {
 
 export function datasetFiles(spec: DatasetSpec): DatasetFiles {
   const dir = join(tmpdir(), 'mlpipeline-bench');
-  const name = `blobs-${spec.rows}x${spec.features}x${spec.classes}-seed${spec.seed}`;
+  const name = `${GENERATOR}-${spec.rows}x${spec.features}x${spec.classes}-seed${spec.seed}`;
   const split = `${name}-split${spec.splitSeed}-${spec.testFraction}`;
   return {
     features: join(dir, `${name}.features.f64`),
@@ -92,7 +95,7 @@ export function generateBlobs(spec: DatasetSpec): { X: Matrix; y: Int32Array } {
   const gaussian = createGaussian(random);
 
   const centres = Array.from({ length: k }, () =>
-    Array.from({ length: d }, () => 0.4 * gaussian()),
+    Array.from({ length: d }, () => 0.5 * gaussian()),
   );
   const mixing = Array.from(
     { length: d * d },

@@ -2,7 +2,7 @@ import { configFromEnv } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { RunRecord, StageName } from '../core/ports.js';
-import { manualRunId } from '../core/schedule/index.js';
+import { manualRunId, randomNonce } from '../core/schedule/index.js';
 import { executeRun } from '../jobs/run-executor.js';
 import { createRuntime } from '../jobs/runtime.js';
 import { STAGE_FUNCTIONS } from '../jobs/stages/index.js';
@@ -26,7 +26,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   const runtime = await createRuntime(configFromEnv(), log);
   try {
     const now = new Date();
-    const runId = opts.runId ?? manualRunId(pipeline.name, now, Math.random().toString(36).slice(2, 6));
+    const runId = opts.runId ?? manualRunId(pipeline.name, now, randomNonce());
     const run: RunRecord = {
       pipeline: pipeline.name,
       runId,
@@ -88,16 +88,20 @@ function humanSummary(run: RunRecord): string {
     const sum = s.summary ?? {};
     const seconds = typeof sum.durationSeconds === 'number' ? ` in ${sum.durationSeconds.toFixed(2)}s` : '';
     let detail = '';
-    if (s.stage === 'collect' && sum.rowsRead !== undefined) detail = `${String(sum.rowsRead)} rows read`;
-    if (s.stage === 'clean' && sum.rowsOut !== undefined) detail = `${String(sum.rowsOut)} of ${String(sum.rowsIn)} rows kept`;
+    if (s.stage === 'collect' && sum.rowsRead !== undefined) detail = `${text(sum.rowsRead)} rows read`;
+    if (s.stage === 'clean' && sum.rowsOut !== undefined) detail = `${text(sum.rowsOut)} of ${text(sum.rowsIn)} rows kept`;
     if (s.stage === 'train' && sum.modelVersion !== undefined) {
       const metrics = sum.metrics as { accuracy: number } | undefined;
-      detail = `model ${String(sum.modelVersion)}, test accuracy ${metrics?.accuracy.toFixed(3)}, ${sum.promoted ? 'promoted' : 'not promoted'}: ${String(sum.promotionReason)}`;
+      detail = `model ${text(sum.modelVersion)}, test accuracy ${metrics?.accuracy.toFixed(3)}, ${sum.promoted ? 'promoted' : 'not promoted'}: ${text(sum.promotionReason)}`;
     }
     if (s.stage === 'predict' && sum.rowsWritten !== undefined) {
-      detail = `${String(sum.rowsWritten)} predictions written to ${String(sum.table)} with model ${String(sum.modelVersion)}`;
+      detail = `${text(sum.rowsWritten)} predictions written to ${text(sum.table)} with model ${text(sum.modelVersion)}`;
     }
     lines.push(`  ${s.stage.padEnd(8)} ${s.phase.padEnd(9)}${seconds}${detail ? `  ${detail}` : ''}${s.message ? `  ${s.message}` : ''}`);
   }
   return lines.join('\n');
+}
+
+function text(value: unknown): string {
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
 }

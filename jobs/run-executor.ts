@@ -36,7 +36,8 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunRecord>
   for (const record of run.stages) {
     const log = options.log.child({ stage: record.stage });
     const ok = await runStage(record, options, log, now, sleep);
-    if (record.summary?.modelVersion) run.modelVersion = String(record.summary.modelVersion);
+    const version = record.summary?.modelVersion;
+    if (typeof version === 'string') run.modelVersion = version;
     if (!ok) {
       for (const later of run.stages) if (later.phase === 'Pending') later.phase = 'Skipped';
       run.phase = 'Failed';

@@ -5,6 +5,7 @@ import {
   decideConcurrency,
   manualRunId,
   planDueRuns,
+  randomNonce,
   scheduleKeys,
 } from '../core/schedule/index.js';
 import type { Pipeline } from '../core/spec/load.js';
@@ -265,6 +266,3 @@ function newRun(
   };
 }
 
-function randomNonce(): string {
-  return Math.random().toString(36).slice(2, 6);
-}

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 /**
  * Run ids. A scheduled run's id is a function of the pipeline, the schedule that
  * started it and the slot, nothing else, so a restarted controller, a second
@@ -175,4 +176,10 @@ export function parseRunId(id: string, pipeline?: string): RunIdParts | undefine
     if (parts !== undefined) return parts;
   }
   return undefined;
+}
+
+/** Four random lowercase letters or digits, to tell apart manual runs started in the same second. */
+export function randomNonce(): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  return Array.from(randomBytes(4), (b) => alphabet[b % alphabet.length]).join('');
 }

@@ -32,7 +32,7 @@ export async function renderSpecTypes(): Promise<string> {
   for (const name of Object.keys(stages.properties)) stages.properties[name] = settings;
   delete properties.status;
 
-  const ts = await compile({ ...schema, title: 'MLPipelineDocument' } as never, 'MLPipelineDocument', {
+  const ts = await compile({ ...schema, title: 'MLPipelineDocument' }, 'MLPipelineDocument', {
     bannerComment: HEADER,
     additionalProperties: false,
     strictIndexSignatures: true,

@@ -84,7 +84,8 @@ export function readCsvHeader(file: string): string[] {
     const length = readSync(fd, buffer, 0, buffer.length, 0);
     const text = buffer.subarray(0, length).toString('utf8').replace(/^\uFEFF/, '');
     const firstLine = text.split(/\r?\n/, 1)[0] ?? '';
-    const [header] = parse(firstLine) as string[][];
+    const rows: string[][] = parse(firstLine, {});
+    const header = rows[0];
     if (!header || header.length === 0) throw new Error('the file has no header line');
     return header.map((c) => c.trim());
   } finally {

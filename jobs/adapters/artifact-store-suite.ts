@@ -10,6 +10,8 @@ import type { ArtifactStore } from '../../core/ports.js';
 export interface ArtifactStoreSuiteOptions {
   /** A store over a new, empty place each call (a fresh prefix or folder). */
   open(): Promise<ArtifactStore>;
+  /** A reason to skip the listing of more than one page, when the server cannot. */
+  skipPagination?: string;
 }
 
 export function artifactStoreSuite(name: string, options: ArtifactStoreSuiteOptions): void {
@@ -53,7 +55,13 @@ export function artifactStoreSuite(name: string, options: ArtifactStoreSuiteOpti
 
     it('lists keys under a prefix, relative to the store, sorted', async () => {
       const store = await options.open();
-      for (const key of ['runs/r2/raw', 'runs/r1/raw', 'runs/r1/clean', 'models/v1/model.json', 'runsheet']) {
+      for (const key of [
+        'runs/r2/raw',
+        'runs/r1/raw',
+        'runs/r1/clean',
+        'models/v1/model.json',
+        'runsheet',
+      ]) {
         await store.put(key, key);
       }
       assert.deepEqual(await store.list('runs/'), ['runs/r1/clean', 'runs/r1/raw', 'runs/r2/raw']);
@@ -68,9 +76,12 @@ export function artifactStoreSuite(name: string, options: ArtifactStoreSuiteOpti
       assert.deepEqual(await store.list('nothing/'), []);
     });
 
-    it('lists past one page of results', async () => {
+    it('lists past one page of results', { skip: options.skipPagination }, async () => {
       const store = await options.open();
-      const keys = Array.from({ length: 1_050 }, (_, i) => `models/v${String(i).padStart(4, '0')}/model.json`);
+      const keys = Array.from(
+        { length: 1_050 },
+        (_, i) => `models/v${String(i).padStart(4, '0')}/model.json`,
+      );
       for (let i = 0; i < keys.length; i += 50) {
         await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, '{}')));
       }
@@ -79,7 +90,16 @@ export function artifactStoreSuite(name: string, options: ArtifactStoreSuiteOpti
 
     it('refuses keys that could leave the store or mean two things', async () => {
       const store = await options.open();
-      for (const key of ['', '/etc/passwd', '../outside', 'runs/../../x', 'a//b', 'a/./b', 'trailing/', 'back\\slash']) {
+      for (const key of [
+        '',
+        '/etc/passwd',
+        '../outside',
+        'runs/../../x',
+        'a//b',
+        'a/./b',
+        'trailing/',
+        'back\\slash',
+      ]) {
         await assert.rejects(store.put(key, 'x'), /artifact key/, JSON.stringify(key));
         await assert.rejects(store.get(key), /artifact key/, JSON.stringify(key));
       }

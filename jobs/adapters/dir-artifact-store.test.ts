@@ -35,7 +35,10 @@ describe('folder artifact store', () => {
       while (reading) {
         const seen = await store.get('model.json');
         reads++;
-        assert.ok(seen?.equals(a) || seen?.equals(b), `read ${seen?.length} bytes of mixed content`);
+        assert.ok(
+          seen?.equals(a) || seen?.equals(b),
+          `read ${seen?.length} bytes of mixed content`,
+        );
       }
     })();
     for (let i = 0; i < 20; i++) await store.put('model.json', i % 2 ? a : b);
@@ -61,7 +64,10 @@ describe('folder artifact store', () => {
 
     const blocker = join(root, 'a-file');
     writeFileSync(blocker, '');
-    await assert.rejects(new DirArtifactStore(join(blocker, 'store')).check(), /a-file\/store is not usable: .*ENOTDIR/);
+    await assert.rejects(
+      new DirArtifactStore(join(blocker, 'store')).check(),
+      /a-file\/store is not usable: .*ENOTDIR/,
+    );
   });
 
   it('reports a read error other than a missing file', async () => {

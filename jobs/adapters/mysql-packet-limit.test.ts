@@ -98,7 +98,11 @@ describe('bulk writes under a 1 MB max_allowed_packet', () => {
     try {
       const result = await store.replacePredictions(TABLE, batchOf('p', 'load', rows(ROWS, 'c')));
       assert.deepEqual(result, { rowsWritten: ROWS, method: 'insert' });
-      assert.deepEqual(await count('load', 'c'), [ROWS, ROWS], 'the rerun replaced the LOAD DATA rows');
+      assert.deepEqual(
+        await count('load', 'c'),
+        [ROWS, ROWS],
+        'the rerun replaced the LOAD DATA rows',
+      );
 
       const next = await store.replacePredictions(TABLE, batchOf('p', 'second', rows(10, 'c')));
       assert.equal(next.method, 'insert');

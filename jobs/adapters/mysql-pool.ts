@@ -45,7 +45,7 @@ const CONNECTION_ERROR_CODES = new Set([
 ]);
 
 export function isMysqlPool(value: MysqlPool | MysqlConfig): value is MysqlPool {
-  return 'pool' in value && typeof (value as MysqlPool).connect === 'function';
+  return 'pool' in value && 'connect' in value && typeof value.connect === 'function';
 }
 
 export function isConnectionError(err: unknown): boolean {

@@ -60,7 +60,11 @@ describe('MySQL results store, bulk writes', () => {
       const result = await inserting.replacePredictions(table, batchOf('ins', 'r1', rows(20_000)));
       assert.deepEqual(result, { rowsWritten: 20_000, method: 'insert' });
       assert.equal(await count('ins', 'r1'), 20_000);
-      const found = await inserting.queryPredictions(table, { pipeline: 'ins', limit: 1, offset: 0 });
+      const found = await inserting.queryPredictions(table, {
+        pipeline: 'ins',
+        limit: 1,
+        offset: 0,
+      });
       assert.deepEqual(found.rows[0]?.probabilities, { setosa: 0, other: 1 });
     } finally {
       await inserting.close();

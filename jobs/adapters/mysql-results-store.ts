@@ -178,7 +178,10 @@ export class MysqlResultsStore implements ResultsStore {
     batch: PredictionBatch,
     maxPacket: number,
   ): Promise<BulkMethod> {
-    const chunkBytes = Math.max(512, Math.min(INFILE_CHUNK_BYTES, maxPacket - PACKET_HEADROOM_BYTES));
+    const chunkBytes = Math.max(
+      512,
+      Math.min(INFILE_CHUNK_BYTES, maxPacket - PACKET_HEADROOM_BYTES),
+    );
     const sql =
       `LOAD DATA LOCAL INFILE 'predictions.tsv' INTO TABLE ${quoted} CHARACTER SET utf8mb4 ` +
       `FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ` +

@@ -64,15 +64,19 @@ export async function readMysqlTable(
     // then, and a row updated in between could be read twice or not at all.
     await conn.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    let rows: Cell[][];
     try {
-      const rows =
+      rows =
         options.keyColumn === undefined
           ? await readAll(conn, quoted, columns)
           : await readByKey(conn, options.table, quoted, columns, options.keyColumn, batchSize);
-      return { columns, rows };
-    } finally {
-      await conn.query('COMMIT');
+    } catch (err) {
+      // The read's own error is the one to report, not a failed rollback's.
+      await conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
     }
+    await conn.query('COMMIT');
+    return { columns, rows };
   } catch (err) {
     throw pool.describeError(err, `read table ${options.table}`);
   } finally {
@@ -179,11 +183,18 @@ async function readByKey(
  */
 function keyLiteral(value: Cell, field: FieldPacket, conn: PoolConnection): string {
   const type = TYPE_NAMES[field.type ?? -1] ?? '';
-  if ((INTEGER_TYPES.has(type) || DECIMAL_TYPES.has(type)) && /^-?\d+(\.\d+)?$/.test(String(value))) {
+  if (
+    (INTEGER_TYPES.has(type) || DECIMAL_TYPES.has(type)) &&
+    /^-?\d+(\.\d+)?$/.test(String(value))
+  ) {
     return String(value);
   }
   // Binary keys come back as hex (see castCell) and go out as a hex literal.
-  if (field.characterSet === BINARY_CHARSET && typeof value === 'string' && /^[0-9a-f]*$/.test(value)) {
+  if (
+    field.characterSet === BINARY_CHARSET &&
+    typeof value === 'string' &&
+    /^[0-9a-f]*$/.test(value)
+  ) {
     if (type === '' || !type.startsWith('DATE')) return `X'${value}'`;
   }
   return conn.escape(value);
@@ -238,6 +249,10 @@ const castCell: TypeCast = (field, next) => {
     return Buffer.isBuffer(value) ? value.toString('hex') : value;
   }
 
+  // MariaDB's JSON is LONGTEXT marked as json, which the driver would parse;
+  // a cell keeps the text.
+  if (field.extendedFormat === 'json') return field.string('utf8');
+
   switch (field.type) {
     case 'DATETIME':
     case 'DATETIME2':
@@ -266,7 +281,9 @@ const castCell: TypeCast = (field, next) => {
     }
     case 'GEOMETRY':
     case 'VECTOR':
-      throw new UserError(`column ${field.name} has type ${field.type}, which cannot be read as a value`);
+      throw new UserError(
+        `column ${field.name} has type ${field.type}, which cannot be read as a value`,
+      );
     default: {
       // The driver gives binary columns (BLOB, BINARY, VARBINARY) as Buffers.
       const value: unknown = next();

@@ -51,7 +51,9 @@ function run(pipeline: string, runId: string, overrides: Partial<RunRecord> = {}
     startStage: 'collect',
     phase: 'Running',
     startedAt: '2026-12-04T15:30:00.500Z',
-    stages: [{ stage: 'collect', phase: 'Running', attempts: 1, startedAt: '2026-12-04T15:30:00.500Z' }],
+    stages: [
+      { stage: 'collect', phase: 'Running', attempts: 1, startedAt: '2026-12-04T15:30:00.500Z' },
+    ],
     ...overrides,
   };
 }
@@ -83,8 +85,20 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         const found = await store.queryPredictions(table, { pipeline: p, limit: 10, offset: 0 });
         assert.equal(found.total, 2);
         assert.deepEqual(found.rows, [
-          { ...rows[0], pipeline: p, runId: 'r1', modelVersion: 'v1', scoredAt: '2026-12-04T15:30:01.234Z' },
-          { ...rows[1], pipeline: p, runId: 'r1', modelVersion: 'v1', scoredAt: '2026-12-04T15:30:01.234Z' },
+          {
+            ...rows[0],
+            pipeline: p,
+            runId: 'r1',
+            modelVersion: 'v1',
+            scoredAt: '2026-12-04T15:30:01.234Z',
+          },
+          {
+            ...rows[1],
+            pipeline: p,
+            runId: 'r1',
+            modelVersion: 'v1',
+            scoredAt: '2026-12-04T15:30:01.234Z',
+          },
         ]);
       });
 
@@ -117,10 +131,7 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         await store.replacePredictions(table, batchOf(p, 'r1', [prediction('2')]));
 
         const all = await store.queryPredictions(table, { pipeline: p, limit: 10, offset: 0 });
-        assert.deepEqual(
-          all.rows.map((r) => `${r.runId}/${r.rowKey}`).sort(),
-          ['r1/2', 'r2/1'],
-        );
+        assert.deepEqual(all.rows.map((r) => `${r.runId}/${r.rowKey}`).sort(), ['r1/2', 'r2/1']);
         const other = await store.queryPredictions(table, { pipeline: q, limit: 10, offset: 0 });
         assert.equal(other.total, 1);
       });
@@ -145,7 +156,10 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         );
 
         const found = await store.queryPredictions(table, { pipeline: p, limit: 10, offset: 0 });
-        assert.deepEqual(found.rows.map((r) => r.rowKey), ['1', '2']);
+        assert.deepEqual(
+          found.rows.map((r) => r.rowKey),
+          ['1', '2'],
+        );
       });
 
       it('keeps the previous rows when a batch repeats a row key', async () => {
@@ -155,7 +169,10 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
           store.replacePredictions(table, batchOf(p, 'r1', [prediction('5'), prediction('5')])),
         );
         const found = await store.queryPredictions(table, { pipeline: p, limit: 10, offset: 0 });
-        assert.deepEqual(found.rows.map((r) => r.rowKey), ['1']);
+        assert.deepEqual(
+          found.rows.map((r) => r.rowKey),
+          ['1'],
+        );
       });
 
       it('refuses a probability that is not a finite number', async () => {
@@ -195,16 +212,26 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         const late = new Date('2026-12-04T11:00:00.000Z');
         const labels = ['setosa', 'versicolor', 'virginica'];
         const rows = (n: number) =>
-          Array.from({ length: n }, (_, i) => prediction(String(i).padStart(3, '0'), labels[i % 3]));
+          Array.from({ length: n }, (_, i) =>
+            prediction(String(i).padStart(3, '0'), labels[i % 3]),
+          );
         await store.replacePredictions(table, batchOf(p, 'r-early', rows(30), { scoredAt: early }));
         await store.replacePredictions(
           table,
           batchOf(p, 'r-late', rows(12), { scoredAt: late, modelVersion: 'v2' }),
         );
 
-        const byRun = await store.queryPredictions(table, { pipeline: p, runId: 'r-early', limit: 5, offset: 0 });
+        const byRun = await store.queryPredictions(table, {
+          pipeline: p,
+          runId: 'r-early',
+          limit: 5,
+          offset: 0,
+        });
         assert.equal(byRun.total, 30);
-        assert.deepEqual(byRun.rows.map((r) => r.rowKey), ['000', '001', '002', '003', '004']);
+        assert.deepEqual(
+          byRun.rows.map((r) => r.rowKey),
+          ['000', '001', '002', '003', '004'],
+        );
 
         const byLabel = await store.queryPredictions(table, {
           pipeline: p,
@@ -249,7 +276,11 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         const p = pipeline();
         const qualified = `${options.qualifier}.pred_${uid()}`;
         await store.replacePredictions(qualified, batchOf(p, 'r1', [prediction('1')]));
-        const found = await store.queryPredictions(qualified, { pipeline: p, limit: 10, offset: 0 });
+        const found = await store.queryPredictions(qualified, {
+          pipeline: p,
+          limit: 10,
+          offset: 0,
+        });
         assert.equal(found.total, 1);
       });
 
@@ -317,7 +348,11 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
       it('returns times as ISO UTC with milliseconds, whatever offset they were given in', async () => {
         const p = pipeline();
         await store.saveRun(
-          run(p, 'r1', { startedAt: '2026-12-04T17:30:00+02:00', scheduledAt: undefined, trigger: 'manual' }),
+          run(p, 'r1', {
+            startedAt: '2026-12-04T17:30:00+02:00',
+            scheduledAt: undefined,
+            trigger: 'manual',
+          }),
         );
         const found = await store.getRun(p, 'r1');
         assert.equal(found?.startedAt, '2026-12-04T15:30:00.000Z');
@@ -334,10 +369,16 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         await store.saveRun(run(p, 'r4', { startedAt: at(4), phase: 'Pending' }));
 
         const listed = await store.listRuns(p, 3);
-        assert.deepEqual(listed.map((r) => r.runId), ['r4', 'r3', 'r2']);
+        assert.deepEqual(
+          listed.map((r) => r.runId),
+          ['r4', 'r3', 'r2'],
+        );
 
         const unfinished = (await store.listUnfinishedRuns()).filter((r) => r.pipeline === p);
-        assert.deepEqual(unfinished.map((r) => r.runId), ['r3', 'r4']);
+        assert.deepEqual(
+          unfinished.map((r) => r.runId),
+          ['r3', 'r4'],
+        );
       });
 
       it('prunes all but the newest runs, never an unfinished one', async () => {
@@ -345,13 +386,18 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         const q = pipeline();
         for (let i = 1; i <= 6; i++) {
           const startedAt = `2026-12-04T15:0${i}:00.000Z`;
-          await store.saveRun(run(p, `r${i}`, { startedAt, phase: i === 1 ? 'Running' : 'Succeeded' }));
+          await store.saveRun(
+            run(p, `r${i}`, { startedAt, phase: i === 1 ? 'Running' : 'Succeeded' }),
+          );
         }
         await store.saveRun(run(q, 'r1', { phase: 'Succeeded' }));
 
         await store.pruneRuns(p, 2);
         const left = await store.listRuns(p, 10);
-        assert.deepEqual(left.map((r) => r.runId), ['r6', 'r5', 'r1']);
+        assert.deepEqual(
+          left.map((r) => r.runId),
+          ['r6', 'r5', 'r1'],
+        );
         assert.equal((await store.listRuns(q, 10)).length, 1, 'another pipeline is untouched');
       });
     });

@@ -1,10 +1,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { testS3 } from '../../test/infra/env.js';
 import { artifactStoreSuite } from './artifact-store-suite.js';
-import { S3ArtifactStore, type S3ArtifactStoreOptions } from './s3-artifact-store.js';
+import {
+  S3ArtifactStore,
+  s3ClientConfig,
+  type S3ArtifactStoreOptions,
+} from './s3-artifact-store.js';
 
 const bucket = `mlp-test-${randomBytes(4).toString('hex')}`;
 const stores: S3ArtifactStore[] = [];
@@ -39,9 +49,49 @@ after(() => {
   for (const store of stores) store.close();
 });
 
-artifactStoreSuite('S3', { open: () => Promise.resolve(newStore()) });
+artifactStoreSuite('S3', {
+  open: () => Promise.resolve(newStore()),
+  // Known shortcoming of the test server, not of the store: s3rver 3.7.1
+  // encrypts continuation tokens with DES, which OpenSSL 3 (Node 18 and
+  // later) no longer offers, so its second page of a listing is an HTTP 500.
+  // Running the test services under node --openssl-legacy-provider, or an
+  // S3 server without this flaw, would let this case run.
+  skipPagination: 's3rver cannot serve a second listing page under OpenSSL 3 (DES tokens)',
+});
 
 describe('S3 artifact store', () => {
+  it('with its client settings, a streamed multi-MB upload reads back byte for byte', async () => {
+    // put() sends Buffers, which the SDK never frames; a stream is what an
+    // S3-compatible server can store with aws-chunked framing inside it.
+    const s3 = testS3();
+    const client = new S3Client(
+      s3ClientConfig({
+        bucket,
+        endpoint: s3.endpoint,
+        region: s3.region,
+        credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      }),
+    );
+    try {
+      const data = randomBytes(3 * 1024 * 1024 + 11);
+      const body = Readable.from([data.subarray(0, 1_000_000), data.subarray(1_000_000)]);
+      await client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: 'streamed',
+          Body: body,
+          ContentLength: data.length,
+        }),
+      );
+      const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'streamed' }));
+      const back = Buffer.from(await got.Body!.transformToByteArray());
+      assert.equal(back.length, data.length);
+      assert.ok(back.equals(data));
+    } finally {
+      client.destroy();
+    }
+  });
+
   it('names its location s3://bucket/prefix', () => {
     const store = newStore({ prefix: 'iris/' });
     assert.equal(store.location, `s3://${bucket}/iris/`);
@@ -69,7 +119,10 @@ describe('S3 artifact store', () => {
 
   it('fails, naming bucket and key, when the bucket does not exist', async () => {
     const store = newStore({ bucket: 'no-such-bucket-here', prefix: 'x/' });
-    await assert.rejects(store.check(), /cannot reach bucket no-such-bucket-here: NotFound.*HTTP 404/);
+    await assert.rejects(
+      store.check(),
+      /cannot reach bucket no-such-bucket-here: NotFound.*HTTP 404/,
+    );
     await assert.rejects(
       store.get('models/current.json'),
       /cannot read s3:\/\/no-such-bucket-here\/x\/models\/current\.json: NoSuchBucket/,
@@ -78,9 +131,11 @@ describe('S3 artifact store', () => {
   });
 
   it('reports the server’s answer when the credentials are wrong', async () => {
-    const store = newStore({ credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'wrong' } });
-    await assert.rejects(store.put('a', 'b'), /SignatureDoesNotMatch/);
-    await assert.rejects(store.check(), /HTTP 403/);
+    // s3rver checks the key id but not SigV4 signatures, so the wrong part
+    // here is the key id.
+    const store = newStore({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: 'x' } });
+    await assert.rejects(store.put('a', 'b'), /cannot write .*InvalidAccessKeyId/);
+    await assert.rejects(store.check(), /cannot reach bucket .*HTTP 403/);
   });
 
   it('takes credentials from the environment when none are given', async () => {
@@ -89,7 +144,12 @@ describe('S3 artifact store', () => {
     process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
     process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
     try {
-      const store = new S3ArtifactStore({ bucket, prefix: 'env/', region: s3.region, endpoint: s3.endpoint });
+      const store = new S3ArtifactStore({
+        bucket,
+        prefix: 'env/',
+        region: s3.region,
+        endpoint: s3.endpoint,
+      });
       stores.push(store);
       await store.put('k', 'v');
       assert.equal((await store.get('k'))?.toString(), 'v');

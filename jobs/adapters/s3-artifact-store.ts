@@ -48,23 +48,11 @@ export class S3ArtifactStore implements ArtifactStore {
     this.#bucket = options.bucket;
     this.#prefix = prefix;
     this.location = `s3://${options.bucket}/${prefix}`;
-    this.#where = options.endpoint ? `at ${options.endpoint}` : `in ${options.region ?? 'the default region'}`;
+    this.#where = options.endpoint
+      ? `at ${options.endpoint}`
+      : `in ${options.region ?? 'the default region'}`;
 
-    const config: S3ClientConfig = {
-      region: options.region ?? process.env.AWS_REGION ?? DEFAULT_REGION,
-    };
-    if (options.credentials) config.credentials = options.credentials;
-    if (options.endpoint) {
-      config.endpoint = options.endpoint;
-      config.forcePathStyle = true;
-      // With the SDK's default checksums, an upload is sent aws-chunked with
-      // a trailing checksum; S3-compatible servers that do not decode that
-      // framing store it inside the object and still answer 200. Checksums
-      // only where the API requires them keeps the body as sent.
-      config.requestChecksumCalculation = 'WHEN_REQUIRED';
-      config.responseChecksumValidation = 'WHEN_REQUIRED';
-    }
-    this.#client = new S3Client(config);
+    this.#client = new S3Client(s3ClientConfig(options));
   }
 
   async put(key: string, body: Buffer | string): Promise<void> {
@@ -145,6 +133,25 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 }
 
+/** The client settings the store uses; exported so tests can stream with them. */
+export function s3ClientConfig(options: S3ArtifactStoreOptions): S3ClientConfig {
+  const config: S3ClientConfig = {
+    region: options.region ?? process.env.AWS_REGION ?? DEFAULT_REGION,
+  };
+  if (options.credentials) config.credentials = options.credentials;
+  if (options.endpoint) {
+    config.endpoint = options.endpoint;
+    config.forcePathStyle = true;
+    // With the SDK's default checksums, a streamed upload is sent aws-chunked
+    // with a trailing checksum; S3-compatible servers that do not decode that
+    // framing store it inside the object and still answer 200. Checksums only
+    // where the API requires them keep the body as sent.
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  return config;
+}
+
 /**
  * The SDK's own words, plus the HTTP status: a HEAD request has no body, so
  * errors such as 403 and 404 on HeadBucket arrive with an empty message.
@@ -153,7 +160,8 @@ function describeS3Error(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   const parts = [err.name];
-  if (err.message && err.message !== err.name && err.message !== 'UnknownError') parts.push(err.message);
+  if (err.message && err.message !== err.name && err.message !== 'UnknownError')
+    parts.push(err.message);
   if (status !== undefined) parts.push(`(HTTP ${status})`);
   return parts.join(': ').replace(': (HTTP', ' (HTTP');
 }

@@ -45,7 +45,11 @@ describe('SQLite results store across processes', () => {
     const store = new SqliteResultsStore(file);
     const runs = await store.listRuns('shared', 1000);
     assert.equal(runs.length, slots);
-    const written = await store.queryPredictions('predictions', { pipeline: 'shared', limit: 1, offset: 0 });
+    const written = await store.queryPredictions('predictions', {
+      pipeline: 'shared',
+      limit: 1,
+      offset: 0,
+    });
     assert.equal(written.total, slots * 20);
     await store.close();
   });
@@ -77,9 +81,13 @@ async function claimInChild(file: string, slots: number): Promise<number> {
     process.stdout.write(String(won));
   `;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '-e', script],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

@@ -214,13 +214,18 @@ export class SqliteResultsStore implements ResultsStore {
   }
 
   getRun(pipeline: string, runId: string): Promise<RunRecord | undefined> {
-    return settle(() => this.#selectRuns('WHERE pipeline = ? AND run_id = ?', [pipeline, runId])[0]);
+    return settle(
+      () => this.#selectRuns('WHERE pipeline = ? AND run_id = ?', [pipeline, runId])[0],
+    );
   }
 
   listRuns(pipeline: string, limit: number): Promise<RunRecord[]> {
     return settle(() => {
       checkCount(limit, 'limit');
-      return this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [pipeline, limit]);
+      return this.#selectRuns(`WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT ?`, [
+        pipeline,
+        limit,
+      ]);
     });
   }
 
@@ -238,23 +243,25 @@ export class SqliteResultsStore implements ResultsStore {
       checkCount(keep, 'keep');
       const runs = sqliteTable(RUNS_TABLE);
       const phases = UNFINISHED_PHASES.map(() => '?').join(', ');
-      this.#db.transaction(() => {
-        const ids = this.#db
-          .prepare(
-            `SELECT run_id FROM ${runs} WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT -1 OFFSET ?`,
-          )
-          .pluck()
-          .all(pipeline, keep) as string[];
-        for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
-          const chunk = ids.slice(i, i + DELETE_CHUNK);
-          this.#db
+      this.#db
+        .transaction(() => {
+          const ids = this.#db
             .prepare(
-              `DELETE FROM ${runs} WHERE pipeline = ? ` +
-                `AND run_id IN (${chunk.map(() => '?').join(', ')}) AND phase NOT IN (${phases})`,
+              `SELECT run_id FROM ${runs} WHERE pipeline = ? ORDER BY ${RUN_ORDER} LIMIT -1 OFFSET ?`,
             )
-            .run(pipeline, ...chunk, ...UNFINISHED_PHASES);
-        }
-      }).immediate();
+            .pluck()
+            .all(pipeline, keep) as string[];
+          for (let i = 0; i < ids.length; i += DELETE_CHUNK) {
+            const chunk = ids.slice(i, i + DELETE_CHUNK);
+            this.#db
+              .prepare(
+                `DELETE FROM ${runs} WHERE pipeline = ? ` +
+                  `AND run_id IN (${chunk.map(() => '?').join(', ')}) AND phase NOT IN (${phases})`,
+              )
+              .run(pipeline, ...chunk, ...UNFINISHED_PHASES);
+          }
+        })
+        .immediate();
     });
   }
 
@@ -332,9 +339,9 @@ export class SqliteResultsStore implements ResultsStore {
       CREATE INDEX IF NOT EXISTS "${table}__model" ON ${quoted} (pipeline, model_version);
     `);
     const present = new Set(
-      (this.#db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]).map(
-        (c) => c.toLowerCase(),
-      ),
+      (
+        this.#db.prepare(`SELECT name FROM pragma_table_info(?)`).pluck().all(table) as string[]
+      ).map((c) => c.toLowerCase()),
     );
     const missing = PREDICTION_COLUMNS.filter((c) => !present.has(c));
     if (missing.length > 0) {

@@ -62,7 +62,7 @@ export function fitMlLogisticRegression(
       const value = X.data[start + j]!;
       features.set(r, j, scaler ? (value - scaler.mean[j]!) / scaler.std[j]! : value);
     }
-    features.set(r, d, 1);
+    features.set(r, d, 0);
     targets.set(r, 0, y[rows[r]!]!);
   }
 
@@ -108,7 +108,7 @@ function assertLabels(y: ArrayLike<number>, rows: Int32Array, classCount: number
     const label = y[row];
     if (typeof label !== 'number' || !Number.isInteger(label) || label < 0 || label >= classCount) {
       throw new RangeError(
-        `label ${JSON.stringify(label)} in row ${row} is not a class index 0..${classCount - 1}`,
+        `label ${typeof label === 'string' ? JSON.stringify(label) : String(label)} in row ${row} is not a class index 0..${classCount - 1}`,
       );
     }
     seen[label] = 1;

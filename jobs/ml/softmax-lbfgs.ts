@@ -2,9 +2,7 @@ import { allRows, type Matrix, type RowSelection } from './dataset.js';
 import { minimizeLbfgs, type Objective, type StopReason } from './lbfgs.js';
 import type { LinearModel } from './model.js';
 import { assertScalerFits } from './scaler.js';
-
-/** Rows scored together, so each weight read from memory serves four products. */
-const BLOCK = 4;
+import { rowKernelFor } from './softmax-kernel.js';
 
 export interface SoftmaxOptions {
   /** Coefficient of (l2 / 2) * sum of squared weights, added to the mean log-loss. */
@@ -84,10 +82,10 @@ export function createSoftmaxObjective(
   const inverseStd = new Float64Array(d).fill(1);
   selection.scaler?.std.forEach((std, j) => (inverseStd[j] = 1 / std));
 
+  const kernel = rowKernelFor(k, d);
   // Allocated once, reused by every evaluation.
   const scaledWeights = new Float64Array(k * stride);
   const sums = new Float64Array(k * stride);
-  const block = new Float64Array(BLOCK * k);
 
   return (theta, gradient) => {
     // Standardising is (x - mean) / std: the division moves into the weights,
@@ -98,7 +96,7 @@ export function createSoftmaxObjective(
       for (let j = 0; j < d; j++) scaledWeights[offset + j] = theta[offset + j]! * inverseStd[j]!;
       scaledWeights[offset + d] = theta[offset + d]!;
     }
-    const lossSum = accumulateRows(data, d, k, rows, y, mean, scaledWeights, sums, block);
+    const lossSum = kernel(scaledWeights, sums, data, rows, y, mean);
 
     let penalty = 0;
     for (let c = 0; c < k; c++) {
@@ -112,108 +110,6 @@ export function createSoftmaxObjective(
     }
     return lossSum / n + 0.5 * l2 * penalty;
   };
-}
-
-/**
- * Adds every selected row's residual times centred row into sums (weights,
- * then intercept, per class) and returns the summed loss. A function of its
- * own, on plain parameters, because that is what the JIT compiles tightest.
- */
-function accumulateRows(
-  data: Float64Array,
-  d: number,
-  k: number,
-  rows: Int32Array,
-  y: Int32Array,
-  mean: Float64Array,
-  scaledWeights: Float64Array,
-  sums: Float64Array,
-  block: Float64Array,
-): number {
-  sums.fill(0);
-  let lossSum = 0;
-  const n = rows.length;
-  const stride = d + 1;
-
-  for (let r = 0; r < n; r += BLOCK) {
-    // The last block may be short: its missing rows repeat a real one and
-    // are given a zero residual and no loss below.
-    const valid = Math.min(BLOCK, n - r);
-    const row0 = rows[r]!;
-    const row1 = valid > 1 ? rows[r + 1]! : row0;
-    const row2 = valid > 2 ? rows[r + 2]! : row0;
-    const row3 = valid > 3 ? rows[r + 3]! : row0;
-    const at0 = row0 * d;
-    const at1 = row1 * d;
-    const at2 = row2 * d;
-    const at3 = row3 * d;
-
-    // Scores of four rows at once: each weight and mean is loaded once for
-    // four products, and the four sums are independent.
-    for (let c = 0; c < k; c++) {
-      const offset = c * stride;
-      const intercept = scaledWeights[offset + d]!;
-      let s0 = intercept;
-      let s1 = intercept;
-      let s2 = intercept;
-      let s3 = intercept;
-      for (let j = 0; j < d; j++) {
-        const w = scaledWeights[offset + j]!;
-        const m = mean[j]!;
-        s0 += w * (data[at0 + j]!);
-        s1 += w * (data[at1 + j]!);
-        s2 += w * (data[at2 + j]!);
-        s3 += w * (data[at3 + j]!);
-      }
-      block[c] = s0;
-      block[k + c] = s1;
-      block[2 * k + c] = s2;
-      block[3 * k + c] = s3;
-    }
-
-    // Scores become residuals p_c - [c is the label], the loss's derivative
-    // by score. log-sum-exp is shifted by the largest score: no exp
-    // overflows, and the largest term is 1 so the sum never underflows.
-    for (let q = 0; q < BLOCK; q++) {
-      const base = q * k;
-      if (q >= valid) {
-        block.fill(0, base, base + k);
-        continue;
-      }
-      const label = y[rows[r + q]!]!;
-      let max = -Infinity;
-      for (let c = 0; c < k; c++) max = Math.max(max, block[base + c]!);
-      const labelScore = block[base + label]!;
-      let sum = 0;
-      for (let c = 0; c < k; c++) {
-        const e = Math.exp(block[base + c]! - max);
-        block[base + c] = e;
-        sum += e;
-      }
-      lossSum += Math.log(sum) + max - labelScore;
-      for (let c = 0; c < k; c++) block[base + c] = block[base + c]! / sum;
-      block[base + label]! -= 1;
-    }
-
-    // Residual times centred row, summed: again four rows per load of a sum.
-    for (let c = 0; c < k; c++) {
-      const offset = c * stride;
-      const q0 = block[c]!;
-      const q1 = block[k + c]!;
-      const q2 = block[2 * k + c]!;
-      const q3 = block[3 * k + c]!;
-      for (let j = 0; j < d; j++) {
-        const m = mean[j]!;
-        sums[offset + j]! +=
-          q0 * data[at0 + j]! +
-          q1 * data[at1 + j]! +
-          q2 * data[at2 + j]! +
-          q3 * (data[at3 + j]!);
-      }
-      sums[offset + d]! += q0 + q1 + q2 + q3;
-    }
-  }
-  return lossSum;
 }
 
 function assertTrainingInput(

@@ -9,7 +9,7 @@ import type { RawTable } from '../../core/ports.js';
 export function parseCsv(text: string, where: string): RawTable {
   let records: string[][];
   try {
-    records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: false }) as string[][];
+    records = parse(text, { bom: true, skip_empty_lines: true, relax_column_count: false });
   } catch (error) {
     throw new UserError(`${where}: not valid CSV: ${(error as Error).message}`);
   }

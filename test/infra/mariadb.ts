@@ -79,22 +79,23 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
 
   let child: ChildProcess | undefined;
   let port = opts.port ?? 0;
-  for (let attempt = 1; child === undefined; attempt++) {
+  // If this process ends without stop(), the server is told to shut down
+  // rather than left running on its port and data folder.
+  const stopOnExit = () => child?.kill('SIGTERM');
+  process.on('exit', stopOnExit);
+  for (let attempt = 1; ; attempt++) {
     if (opts.port === undefined) port = await freePort();
-    const started = spawnServer({ ...opts, dataDir, pidFile, logFile, socket, port });
-    const outcome = await waitUntilReady(started, socket, logFile);
-    if (outcome === 'ready') {
-      child = started;
-    } else if (!outcome.portInUse || opts.port !== undefined || attempt >= PORT_ATTEMPTS) {
+    child = spawnServer({ ...opts, dataDir, pidFile, logFile, socket, port });
+    const outcome = await waitUntilReady(child, socket, logFile);
+    if (outcome === 'ready') break;
+    if (!outcome.portInUse || opts.port !== undefined || attempt >= PORT_ATTEMPTS) {
+      process.removeListener('exit', stopOnExit);
       await rm(runDir, { recursive: true, force: true });
       throw new Error(`mariadbd in ${dir} did not start: ${outcome.message}`);
     }
   }
 
   const server = child;
-  const stopOnExit = () => server.kill('SIGTERM');
-  process.once('exit', stopOnExit);
-
   const stop = async () => {
     process.removeListener('exit', stopOnExit);
     await stopChild(server);
@@ -118,9 +119,7 @@ async function refuseIfRunning(pidFile: string, dir: string): Promise<void> {
   if (processAlive(pid)) {
     // Two servers on one data folder would wait on InnoDB's file lock for
     // minutes before failing; saying so at once is kinder.
-    throw new Error(
-      `a mariadbd (pid ${pid}) is already using ${dir}: stop it or pass another dir`,
-    );
+    throw new Error(`a mariadbd (pid ${pid}) is already using ${dir}: stop it or pass another dir`);
   }
   await rm(pidFile, { force: true });
 }
@@ -200,7 +199,10 @@ async function waitUntilReady(
   while (Date.now() < deadline) {
     if (exited !== undefined) {
       const log = await tail(logFile);
-      return { message: `${exited}\n${log}`, portInUse: /Bind on TCP\/IP port|Address already in use/.test(log) };
+      return {
+        message: `${exited}\n${log}`,
+        portInUse: /Bind on TCP\/IP port|Address already in use/.test(log),
+      };
     }
     try {
       await runSql(socket, 'SELECT 1');
@@ -211,7 +213,10 @@ async function waitUntilReady(
   }
 
   await stopChild(child);
-  return { message: `not ready after ${READY_TIMEOUT_MS} ms\n${await tail(logFile)}`, portInUse: false };
+  return {
+    message: `not ready after ${READY_TIMEOUT_MS} ms\n${await tail(logFile)}`,
+    portInUse: false,
+  };
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

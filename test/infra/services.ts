@@ -25,8 +25,8 @@ export async function startServices(): Promise<TestServices> {
       mariadb.status === 'fulfilled' ? mariadb.value.stop() : undefined,
       s3.status === 'fulfilled' ? s3.value.stop() : undefined,
     ]);
-    const reason = mariadb.status === 'rejected' ? mariadb.reason : (s3 as PromiseRejectedResult).reason;
-    throw reason instanceof Error ? reason : new Error(String(reason));
+    const failed = mariadb.status === 'rejected' ? mariadb : (s3 as PromiseRejectedResult);
+    throw failed.reason instanceof Error ? failed.reason : new Error(String(failed.reason));
   }
 
   const db = mariadb.value;
@@ -41,8 +41,9 @@ export async function startServices(): Promise<TestServices> {
     },
     async stop() {
       const results = await Promise.allSettled([db.stop(), objects.stop()]);
-      const failed = results.find((r) => r.status === 'rejected');
-      if (failed) throw (failed as PromiseRejectedResult).reason;
+      for (const result of results) {
+        if (result.status === 'rejected') throw result.reason;
+      }
     },
   };
 }

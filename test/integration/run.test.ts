@@ -42,7 +42,7 @@ async function run(runtime: Runtime, pipeline: Pipeline, runId: string, startSta
   });
 }
 
-function pipelineFile(dir: string, name: string, extra: string): Pipeline {
+function writeSpec(dir: string, name: string, spec: string): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -51,13 +51,15 @@ kind: MLPipeline
 metadata: { name: ${name} }
 spec:
   schedule: '*/2 * * * *'
-  source: { builtin: iris }
+${spec}`,
+  );
+  return file;
+}
+
+const IRIS_SPEC = `  source: { builtin: iris }
   features: [sepal_length, sepal_width, petal_length, petal_width]
   label: species
-${extra}`,
-  );
-  return loadPipelines(file)[0]!;
-}
+`;
 
 describe('a whole run with embedded storage', () => {
   it('trains and promotes a model of accuracy >= 0.9 and writes 150 predictions; a rerun adds none', async () => {
@@ -89,26 +91,34 @@ describe('a whole run with embedded storage', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mlp-fail-'));
     const runtime = await createRuntime(configFromEnv({ MLPIPELINE_DATA_DIR: join(dir, 'data') }), quiet, {});
     try {
-      const good = pipelineFile(dir, 'flowers', '');
+      const good = loadPipelines(writeSpec(dir, 'flowers', IRIS_SPEC))[0]!;
       const first = await run(runtime, good, 'flowers-202612041530');
       assert.equal(first.phase, 'Succeeded', first.message);
       const store = runtime.artifactsFor(good);
       const before = await readCurrentPointer(store);
       const versionsBefore = await store.list('models/');
 
-      // A step far too large drives the weights to Infinity: the stage must fail.
-      const diverging = pipelineFile(
-        dir,
-        'flowers',
-        `  clean: { standardize: false }
-  train: { algorithm: ml-logistic-regression, params: { learningRate: 100, numSteps: 2000 } }
+      // Values near the largest double overflow the gradient: the weights come
+      // out infinite, and the stage must fail rather than publish them.
+      const rows = Array.from({ length: 40 }, (_, i) => `${i % 2 ? '1e308' : '-1e308'},${i},${i % 2 ? 'a' : 'b'}`);
+      writeFileSync(join(dir, 'huge.csv'), ['x1,x2,kind', ...rows].join('\n'));
+      const diverging = loadPipelines(
+        writeSpec(
+          dir,
+          'flowers',
+          `  source: { csv: { path: huge.csv } }
+  features: [x1, x2]
+  label: kind
+  clean: { standardize: false }
+  train: { algorithm: ml-logistic-regression, params: { numSteps: 50 } }
 `,
-      );
+        ),
+      )[0]!;
       const failed = await run(runtime, diverging, 'flowers-202612041532');
       assert.equal(failed.phase, 'Failed');
       const trainStage = failed.stages.find((s) => s.stage === 'train')!;
       assert.equal(trainStage.phase, 'Failed');
-      assert.match(trainStage.message ?? '', /finite/i);
+      assert.match(trainStage.message ?? '', /Infinity|finite/i);
       assert.equal(failed.stages.find((s) => s.stage === 'predict')!.phase, 'Skipped');
       assert.deepEqual(await readCurrentPointer(store), before);
       assert.deepEqual(await store.list('models/'), versionsBefore);
