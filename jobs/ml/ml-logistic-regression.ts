@@ -62,7 +62,7 @@ export function fitMlLogisticRegression(
       const value = X.data[start + j]!;
       features.set(r, j, scaler ? (value - scaler.mean[j]!) / scaler.std[j]! : value);
     }
-    features.set(r, d, 0);
+    features.set(r, d, 1);
     targets.set(r, 0, y[rows[r]!]!);
   }
 
