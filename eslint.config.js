@@ -4,7 +4,9 @@ export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', '.test-infra/', 'ui/web/', '**/*.generated.ts'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       // A lost promise is a stage or a run silently lost.
       '@typescript-eslint/no-floating-promises': [

@@ -15,7 +15,9 @@ const program = new Command('mlpipeline')
 
 program
   .command('validate')
-  .description('check pipeline files the way the API server would, and more (cron, time zone, CSV columns)')
+  .description(
+    'check pipeline files the way the API server would, and more (cron, time zone, CSV columns)',
+  )
   .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
   .action((opts: { file: string }) => {
     process.exitCode = validateCommand(opts.file);
@@ -26,12 +28,20 @@ program
   .description('run one whole run now, in this process, and report it')
   .requiredOption('-f, --file <path>', 'the pipeline file')
   .option('-p, --pipeline <name>', 'which pipeline, when the file holds several')
-  .option('--run-id <id>', 'the run id (a rerun replaces that run\'s predictions)')
+  .option('--run-id <id>', "the run id (a rerun replaces that run's predictions)")
   .option('--stage <stage>', 'start at this stage instead of collect', parseStage)
   .option('--json', 'print one JSON object instead of a summary')
-  .action(async (opts: { file: string; pipeline?: string; runId?: string; stage?: StageName; json?: boolean }) => {
-    process.exitCode = await runCommand(opts);
-  });
+  .action(
+    async (opts: {
+      file: string;
+      pipeline?: string;
+      runId?: string;
+      stage?: StageName;
+      json?: boolean;
+    }) => {
+      process.exitCode = await runCommand(opts);
+    },
+  );
 
 program
   .command('stage')
@@ -46,7 +56,9 @@ program
 
 program
   .command('standalone')
-  .description('single-container mode: schedule every pipeline, run stages in-process, serve the API')
+  .description(
+    'single-container mode: schedule every pipeline, run stages in-process, serve the API',
+  )
   .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
   .action(async (opts: { file: string }) => {
     await standaloneCommand(opts.file);

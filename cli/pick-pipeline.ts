@@ -6,7 +6,9 @@ export function pickPipeline(file: string, name: string | undefined): Pipeline |
   try {
     pipelines = loadPipelines(file);
   } catch (error) {
-    console.error(error instanceof SpecValidationError ? error.message : `${file}: ${(error as Error).message}`);
+    console.error(
+      error instanceof SpecValidationError ? error.message : `${file}: ${(error as Error).message}`,
+    );
     return undefined;
   }
   const match = name ? pipelines.filter((p) => p.name === name) : pipelines;

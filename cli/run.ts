@@ -86,10 +86,13 @@ function humanSummary(run: RunRecord): string {
   const lines = [`run ${run.runId}: ${run.phase}`];
   for (const s of run.stages) {
     const sum = s.summary ?? {};
-    const seconds = typeof sum.durationSeconds === 'number' ? ` in ${sum.durationSeconds.toFixed(2)}s` : '';
+    const seconds =
+      typeof sum.durationSeconds === 'number' ? ` in ${sum.durationSeconds.toFixed(2)}s` : '';
     let detail = '';
-    if (s.stage === 'collect' && sum.rowsRead !== undefined) detail = `${text(sum.rowsRead)} rows read`;
-    if (s.stage === 'clean' && sum.rowsOut !== undefined) detail = `${text(sum.rowsOut)} of ${text(sum.rowsIn)} rows kept`;
+    if (s.stage === 'collect' && sum.rowsRead !== undefined)
+      detail = `${text(sum.rowsRead)} rows read`;
+    if (s.stage === 'clean' && sum.rowsOut !== undefined)
+      detail = `${text(sum.rowsOut)} of ${text(sum.rowsIn)} rows kept`;
     if (s.stage === 'train' && sum.modelVersion !== undefined) {
       const metrics = sum.metrics as { accuracy: number } | undefined;
       detail = `model ${text(sum.modelVersion)}, test accuracy ${metrics?.accuracy.toFixed(3)}, ${sum.promoted ? 'promoted' : 'not promoted'}: ${text(sum.promotionReason)}`;
@@ -97,11 +100,15 @@ function humanSummary(run: RunRecord): string {
     if (s.stage === 'predict' && sum.rowsWritten !== undefined) {
       detail = `${text(sum.rowsWritten)} predictions written to ${text(sum.table)} with model ${text(sum.modelVersion)}`;
     }
-    lines.push(`  ${s.stage.padEnd(8)} ${s.phase.padEnd(9)}${seconds}${detail ? `  ${detail}` : ''}${s.message ? `  ${s.message}` : ''}`);
+    lines.push(
+      `  ${s.stage.padEnd(8)} ${s.phase.padEnd(9)}${seconds}${detail ? `  ${detail}` : ''}${s.message ? `  ${s.message}` : ''}`,
+    );
   }
   return lines.join('\n');
 }
 
 function text(value: unknown): string {
-  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
+  return typeof value === 'string' || typeof value === 'number'
+    ? String(value)
+    : JSON.stringify(value);
 }

@@ -19,7 +19,10 @@ export async function stageCommand(
   const file = opts.file ?? process.env.MLP_PIPELINE_FILE;
   const runId = opts.runId ?? process.env.MLP_RUN_ID;
   if (!file || !runId) {
-    log.error({ stage }, `missing ${!file ? '--file (or MLP_PIPELINE_FILE)' : '--run-id (or MLP_RUN_ID)'}`);
+    log.error(
+      { stage },
+      `missing ${!file ? '--file (or MLP_PIPELINE_FILE)' : '--run-id (or MLP_RUN_ID)'}`,
+    );
     return 1;
   }
   const pipeline = pickPipeline(file, opts.pipeline ?? process.env.MLP_PIPELINE);
@@ -30,7 +33,10 @@ export async function stageCommand(
   try {
     const startedAt = Date.now();
     const summary = await STAGE_FUNCTIONS[stage](runtime.contextFor(pipeline, runId, stageLog));
-    stageLog.info({ ...summary, durationSeconds: (Date.now() - startedAt) / 1000 }, 'stage succeeded');
+    stageLog.info(
+      { ...summary, durationSeconds: (Date.now() - startedAt) / 1000 },
+      'stage succeeded',
+    );
     return 0;
   } catch (error) {
     stageLog.error({ err: messageOf(error) }, 'stage failed');

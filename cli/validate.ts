@@ -13,7 +13,9 @@ export function validateCommand(path: string): number {
   } catch (error) {
     if (error instanceof SpecValidationError) {
       console.error(error.message);
-      console.error(`${error.problems.length} problem${error.problems.length === 1 ? '' : 's'} found`);
+      console.error(
+        `${error.problems.length} problem${error.problems.length === 1 ? '' : 's'} found`,
+      );
       return 1;
     }
     console.error(`${path}: ${(error as Error).message}`);

@@ -6,7 +6,9 @@ export type { Logger };
  * One JSON line per event on stdout, with a fixed message and fields. Children
  * carry the pipeline, run and stage so every line of a run can be found.
  */
-export function createLogger(options: { level?: string; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(
+  options: { level?: string; destination?: NodeJS.WritableStream } = {},
+): Logger {
   return pino(
     {
       level: options.level ?? process.env.LOG_LEVEL ?? 'info',

@@ -86,12 +86,21 @@ export async function readClean(store: ArtifactStore, runId: string): Promise<Cl
   const meta = JSON.parse(metaBytes.toString('utf8')) as CleanMeta;
   const cells = meta.rows * meta.features.length;
   if (bytes.byteLength !== cells * 8 + meta.rows * 4) {
-    throw new Error(`cleaned data of run ${runId} is ${bytes.byteLength} bytes, expected ${cells * 8 + meta.rows * 4}`);
+    throw new Error(
+      `cleaned data of run ${runId} is ${bytes.byteLength} bytes, expected ${cells * 8 + meta.rows * 4}`,
+    );
   }
   // Copy into fresh, aligned buffers: a Buffer may share an unaligned pool.
   const X = new Float64Array(cells);
   Buffer.from(X.buffer).set(bytes.subarray(0, cells * 8));
   const y = new Int32Array(meta.rows);
   Buffer.from(y.buffer).set(bytes.subarray(cells * 8));
-  return { features: meta.features, label: meta.label, classes: meta.classes, rows: meta.rows, X, y };
+  return {
+    features: meta.features,
+    label: meta.label,
+    classes: meta.classes,
+    rows: meta.rows,
+    X,
+    y,
+  };
 }

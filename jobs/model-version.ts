@@ -54,7 +54,10 @@ export async function readCurrentPointer(
   return bytes ? (JSON.parse(bytes.toString('utf8')) as CurrentModelPointer) : undefined;
 }
 
-export async function readModel(store: ArtifactStore, version: string): Promise<ModelDocument | undefined> {
+export async function readModel(
+  store: ArtifactStore,
+  version: string,
+): Promise<ModelDocument | undefined> {
   const bytes = await store.get(artifactKeys.model(version));
   return bytes ? (JSON.parse(bytes.toString('utf8')) as ModelDocument) : undefined;
 }

@@ -82,7 +82,10 @@ async function runStage(
       record.phase = 'Succeeded';
       record.message = undefined;
       record.finishedAt = now().toISOString();
-      log.info({ attempt: record.attempts, durationSeconds: record.summary.durationSeconds }, 'stage succeeded');
+      log.info(
+        { attempt: record.attempts, durationSeconds: record.summary.durationSeconds },
+        'stage succeeded',
+      );
       return true;
     } catch (error) {
       record.message = messageOf(error);

@@ -9,7 +9,11 @@ import type { Pipeline } from '../core/spec/load.js';
 import type { SourceSpec } from '../core/spec/types.generated.js';
 import type { ConnectionCheck } from '../ui/server/service.js';
 import { DirArtifactStore } from './adapters/dir-artifact-store.js';
-import { describeMysqlConfig, mysqlConfigFromEnv, type MysqlConfig } from './adapters/mysql-config.js';
+import {
+  describeMysqlConfig,
+  mysqlConfigFromEnv,
+  type MysqlConfig,
+} from './adapters/mysql-config.js';
 import { createMysqlPool, type MysqlPool } from './adapters/mysql-pool.js';
 import { MysqlResultsStore } from './adapters/mysql-results-store.js';
 import { readMysqlTable } from './adapters/mysql-source.js';
@@ -113,23 +117,37 @@ export async function createRuntime(
     return store;
   }
 
-  async function predictionSinkFor(pipeline: Pipeline): Promise<{ store: ResultsStore; table: string }> {
+  async function predictionSinkFor(
+    pipeline: Pipeline,
+  ): Promise<{ store: ResultsStore; table: string }> {
     const sink = pipeline.spec.predict.sink?.mysql;
     const table = sink?.table ?? DEFAULT_PREDICTIONS_TABLE;
     if (!sink?.connectionSecretRef) return { store: results, table };
-    return { store: await mysqlStore(sink.connectionSecretRef.name, 'spec.predict.sink.mysql'), table };
+    return {
+      store: await mysqlStore(sink.connectionSecretRef.name, 'spec.predict.sink.mysql'),
+      table,
+    };
   }
 
   async function readSource(pipeline: Pipeline, source: SourceSpec): Promise<RawTable> {
     if (source.builtin) {
-      return parseCsv(await readFile(builtinPath(source.builtin), 'utf8'), `built-in data set ${source.builtin}`);
+      return parseCsv(
+        await readFile(builtinPath(source.builtin), 'utf8'),
+        `built-in data set ${source.builtin}`,
+      );
     }
     if (source.csv) {
       const path = source.csv.path;
       if (path.startsWith('s3://')) {
         const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(path) ?? [];
-        if (!bucket || !key) throw new UserError(`csv.path: "${path}" is not an s3://bucket/key address`);
-        const store = new S3ArtifactStore({ bucket, prefix: '', endpoint: config.s3?.endpoint, region: config.s3?.region });
+        if (!bucket || !key)
+          throw new UserError(`csv.path: "${path}" is not an s3://bucket/key address`);
+        const store = new S3ArtifactStore({
+          bucket,
+          prefix: '',
+          endpoint: config.s3?.endpoint,
+          region: config.s3?.region,
+        });
         const bytes = await store.get(key);
         if (!bytes) throw new UserError(`csv.path: ${path} does not exist`);
         return parseCsv(bytes.toString('utf8'), path);
@@ -169,7 +187,11 @@ export async function createRuntime(
     },
     async checkConnections(pipelines) {
       const checks: { name: string; target: string; run: () => Promise<void> }[] = [
-        { name: 'results database', target: describeResults(results, config), run: () => results.check() },
+        {
+          name: 'results database',
+          target: describeResults(results, config),
+          run: () => results.check(),
+        },
         ...pipelines.map((p) => ({
           name: `model store of ${p.name}`,
           target: artifactsFor(p).location,
@@ -181,7 +203,12 @@ export async function createRuntime(
           const started = performance.now();
           try {
             await c.run();
-            return { name: c.name, target: c.target, ok: true, latencyMs: Math.round(performance.now() - started) };
+            return {
+              name: c.name,
+              target: c.target,
+              ok: true,
+              latencyMs: Math.round(performance.now() - started),
+            };
           } catch (error) {
             return {
               name: c.name,

@@ -87,7 +87,14 @@ for (const backend of backends) {
       const stores = [await factory(), await factory()];
       opened.push(...stores);
       const schedulers = [a, b].map(
-        (r, i) => new Scheduler({ pipelines: [p], results: stores[i]!, startRun: r.startRun, log: quiet, now: () => now }),
+        (r, i) =>
+          new Scheduler({
+            pipelines: [p],
+            results: stores[i]!,
+            startRun: r.startRun,
+            log: quiet,
+            now: () => now,
+          }),
       );
 
       await Promise.all(schedulers.map((s) => s.tick()));
@@ -107,7 +114,10 @@ for (const backend of backends) {
 
     it('after a restart, RunLatest runs the latest slot and records every missed one as skipped', async () => {
       const name = `miss-${Date.now().toString(36)}`;
-      const p = pipeline(name, '  missedRuns: { policy: RunLatest }\n  startingDeadlineSeconds: 30\n');
+      const p = pipeline(
+        name,
+        '  missedRuns: { policy: RunLatest }\n  startingDeadlineSeconds: 30\n',
+      );
       const store = await backend.open('miss')();
       opened.push(store);
       await store.setLastScheduleTime(name, 'pipeline', '2026-12-04T15:32:00.000Z');
@@ -124,7 +134,10 @@ for (const backend of backends) {
 
       assert.deepEqual(r.started, [`${name}-202612041552`]);
       const runs = await store.listRuns(name, 50);
-      const skipped = runs.filter((run) => run.phase === 'Skipped').map((run) => run.runId).sort();
+      const skipped = runs
+        .filter((run) => run.phase === 'Skipped')
+        .map((run) => run.runId)
+        .sort();
       assert.equal(skipped.length, 9, JSON.stringify(runs.map((x) => [x.runId, x.phase])));
       assert.equal(skipped[0], `${name}-202612041534`);
       assert.equal(await store.getLastScheduleTime(name, 'pipeline'), '2026-12-04T15:52:00.000Z');
@@ -137,7 +150,13 @@ for (const backend of backends) {
       opened.push(store);
       let now = new Date('2026-12-04T15:30:01Z');
       const r = recorder();
-      const scheduler = new Scheduler({ pipelines: [p], results: store, startRun: r.startRun, log: quiet, now: () => now });
+      const scheduler = new Scheduler({
+        pipelines: [p],
+        results: store,
+        startRun: r.startRun,
+        log: quiet,
+        now: () => now,
+      });
       await scheduler.tick();
       now = new Date('2026-12-04T15:32:01Z');
       await scheduler.tick();

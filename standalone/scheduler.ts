@@ -81,8 +81,18 @@ export class Scheduler {
   async runNow(pipelineName: string, startStage: StageName = 'collect'): Promise<RunRecord> {
     const pipeline = this.#pipeline(pipelineName);
     const now = this.#now();
-    const run = newRun(pipeline, manualRunId(pipeline.name, now, randomNonce()), 'manual', startStage, now, now);
-    const decision = decideConcurrency(pipeline.spec.concurrencyPolicy, this.activeRuns(pipeline.name).map((r) => r.runId));
+    const run = newRun(
+      pipeline,
+      manualRunId(pipeline.name, now, randomNonce()),
+      'manual',
+      startStage,
+      now,
+      now,
+    );
+    const decision = decideConcurrency(
+      pipeline.spec.concurrencyPolicy,
+      this.activeRuns(pipeline.name).map((r) => r.runId),
+    );
     if (decision.action === 'skip') throw new RunRejectedError(decision.reason);
     if (!(await this.#options.results.claimRun(run))) {
       throw new RunRejectedError(`run ${run.runId} already exists`);
@@ -123,7 +133,10 @@ export class Scheduler {
         const next = await this.#tickPipeline(pipeline);
         if (next) nextWake = Math.min(nextWake, next.getTime());
       } catch (error) {
-        this.#options.log.error({ pipeline: pipeline.name, err: messageOf(error) }, 'scheduling failed; will retry');
+        this.#options.log.error(
+          { pipeline: pipeline.name, err: messageOf(error) },
+          'scheduling failed; will retry',
+        );
         nextWake = Math.min(nextWake, this.#now().getTime() + 5_000);
       }
     }
@@ -154,18 +167,32 @@ export class Scheduler {
       if (spec.suspend) {
         // Slots passed while suspended are not owed when it resumes.
         if (plan.newLastScheduleTime) {
-          await results.setLastScheduleTime(pipeline.name, key.key, plan.newLastScheduleTime.toISOString());
+          await results.setLastScheduleTime(
+            pipeline.name,
+            key.key,
+            plan.newLastScheduleTime.toISOString(),
+          );
         }
         continue;
       }
 
       for (const slot of plan.skipped) {
-        const record = newRun(pipeline, slot.runId, 'schedule', key.startStage, slot.scheduledAt, now);
+        const record = newRun(
+          pipeline,
+          slot.runId,
+          'schedule',
+          key.startStage,
+          slot.scheduledAt,
+          now,
+        );
         record.phase = 'Skipped';
         record.message = slot.reason;
         record.finishedAt = now.toISOString();
         if (await results.claimRun(record)) {
-          this.#options.log.warn({ pipeline: pipeline.name, run: slot.runId, reason: slot.reason }, 'run skipped');
+          this.#options.log.warn(
+            { pipeline: pipeline.name, run: slot.runId, reason: slot.reason },
+            'run skipped',
+          );
         }
       }
       for (const due of plan.run) {
@@ -175,7 +202,11 @@ export class Scheduler {
         );
       }
       if (plan.newLastScheduleTime) {
-        await results.setLastScheduleTime(pipeline.name, key.key, plan.newLastScheduleTime.toISOString());
+        await results.setLastScheduleTime(
+          pipeline.name,
+          key.key,
+          plan.newLastScheduleTime.toISOString(),
+        );
       }
     }
     if (earliest) this.#nextRunAt.set(pipeline.name, earliest);
@@ -197,7 +228,10 @@ export class Scheduler {
     // inserts the record first runs it; the others see it and move on.
     if (!(await results.claimRun(run))) return;
     if (decision.action === 'skip') {
-      this.#options.log.warn({ pipeline: pipeline.name, run: run.runId, reason: decision.reason }, 'run skipped');
+      this.#options.log.warn(
+        { pipeline: pipeline.name, run: run.runId, reason: decision.reason },
+        'run skipped',
+      );
       return;
     }
     if (decision.action === 'replace') this.#cancel(pipeline.name, decision.cancel);
@@ -207,13 +241,19 @@ export class Scheduler {
   #launch(pipeline: Pipeline, run: RunRecord): void {
     const controller = new AbortController();
     const log = this.#options.log.child({ pipeline: pipeline.name, run: run.runId });
-    log.info({ trigger: run.trigger, scheduledAt: run.scheduledAt, startStage: run.startStage }, 'run started');
+    log.info(
+      { trigger: run.trigger, scheduledAt: run.scheduledAt, startStage: run.startStage },
+      'run started',
+    );
     const done = this.#options
       .startRun(run, controller.signal)
       .catch((error: unknown) => log.error({ err: messageOf(error) }, 'run ended with an error'))
       .finally(() => {
         const list = this.#active.get(pipeline.name) ?? [];
-        this.#active.set(pipeline.name, list.filter((a) => a.run.runId !== run.runId));
+        this.#active.set(
+          pipeline.name,
+          list.filter((a) => a.run.runId !== run.runId),
+        );
       });
     const list = this.#active.get(pipeline.name) ?? [];
     list.push({ run, controller, done });
@@ -265,4 +305,3 @@ function newRun(
     stages: [],
   };
 }
-

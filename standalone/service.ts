@@ -59,7 +59,10 @@ export class StandaloneService implements PipelineService {
 
   async listModels(name: string): Promise<ModelSummary[]> {
     const store = this.runtime.artifactsFor(this.#pipeline(name));
-    const [versions, pointer] = await Promise.all([listModelVersions(store), readCurrentPointer(store)]);
+    const [versions, pointer] = await Promise.all([
+      listModelVersions(store),
+      readCurrentPointer(store),
+    ]);
     const docs = await Promise.all(versions.map((v) => readModel(store, v)));
     return docs
       .filter((d): d is ModelDocument => d !== undefined)
@@ -92,10 +95,18 @@ export class StandaloneService implements PipelineService {
     return sink.store.queryPredictions(sink.table, { pipeline: name, ...query });
   }
 
-  async predict(name: string, features: Record<string, number>, version?: string): Promise<PredictResult> {
+  async predict(
+    name: string,
+    features: Record<string, number>,
+    version?: string,
+  ): Promise<PredictResult> {
     const store = this.runtime.artifactsFor(this.#pipeline(name));
     const chosen = version ?? (await readCurrentPointer(store))?.version;
-    if (!chosen) throw new ApiError(409, `pipeline ${name} has no promoted model yet; wait for a run to train one`);
+    if (!chosen)
+      throw new ApiError(
+        409,
+        `pipeline ${name} has no promoted model yet; wait for a run to train one`,
+      );
     const model = await readModel(store, chosen);
     if (!model) throw new ApiError(404, `pipeline ${name} has no model version ${chosen}`);
 
@@ -103,7 +114,10 @@ export class StandaloneService implements PipelineService {
     if (missing.length > 0) throw new ApiError(400, `features: missing ${missing.join(', ')}`);
     const unknown = Object.keys(features).filter((f) => !model.features.includes(f));
     if (unknown.length > 0) {
-      throw new ApiError(400, `features: ${unknown.join(', ')} not used by model ${model.version} (it uses ${model.features.join(', ')})`);
+      throw new ApiError(
+        400,
+        `features: ${unknown.join(', ')} not used by model ${model.version} (it uses ${model.features.join(', ')})`,
+      );
     }
     const proba = scoreWithModel(model, {
       data: Float64Array.from(model.features.map((f) => features[f]!)),
@@ -112,7 +126,12 @@ export class StandaloneService implements PipelineService {
     });
     const probabilities = Object.fromEntries(model.classes.map((c, i) => [c, proba[i]!]));
     const best = model.classes.reduce((a, c) => (probabilities[c]! > probabilities[a]! ? c : a));
-    return { modelVersion: model.version, label: best, probability: probabilities[best]!, probabilities };
+    return {
+      modelVersion: model.version,
+      label: best,
+      probability: probabilities[best]!,
+      probabilities,
+    };
   }
 
   async runNow(name: string): Promise<RunRecord> {
@@ -133,7 +152,10 @@ export class StandaloneService implements PipelineService {
     const [runs, pointer] = await Promise.all([
       this.runtime.results.listRuns(pipeline.name, 1),
       readCurrentPointer(this.runtime.artifactsFor(pipeline)).catch((error: unknown) => {
-        this.log.warn({ pipeline: pipeline.name, err: String(error) }, 'cannot read the current model');
+        this.log.warn(
+          { pipeline: pipeline.name, err: String(error) },
+          'cannot read the current model',
+        );
         return undefined;
       }),
     ]);

@@ -19,7 +19,9 @@ export async function renderSpecTypes(): Promise<string> {
   const specProps = spec.properties;
   (specProps.source as OpenApiSchema).title = 'SourceSpec';
   // The same definition appears twice in the CRD (a YAML anchor); one type for both.
-  const predict = specProps.predict as OpenApiSchema & { properties: Record<string, OpenApiSchema> };
+  const predict = specProps.predict as OpenApiSchema & {
+    properties: Record<string, OpenApiSchema>;
+  };
   predict.properties.source = specProps.source as OpenApiSchema;
   (specProps.features as OpenApiSchema).tsType = 'string[]';
   (specProps.train as OpenApiSchema).title = 'TrainSpec';

@@ -21,7 +21,10 @@ export function toJsonSchema(
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'properties' && isRecord(value)) {
       out.properties = Object.fromEntries(
-        Object.entries(value).map(([name, sub]) => [name, toJsonSchema(sub as OpenApiSchema, options)]),
+        Object.entries(value).map(([name, sub]) => [
+          name,
+          toJsonSchema(sub as OpenApiSchema, options),
+        ]),
       );
     } else if ((key === 'items' || key === 'additionalProperties') && isRecord(value)) {
       out[key] = toJsonSchema(value, options);

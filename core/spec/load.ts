@@ -27,7 +27,10 @@ export class SpecValidationError extends Error {
   constructor(readonly problems: FileProblem[]) {
     super(
       problems
-        .map((p) => `${p.file}${p.document > 1 ? `#${p.document}` : ''}: ${p.path || '(document)'}: ${p.message}`)
+        .map(
+          (p) =>
+            `${p.file}${p.document > 1 ? `#${p.document}` : ''}: ${p.path || '(document)'}: ${p.message}`,
+        )
         .join('\n'),
     );
   }
@@ -58,7 +61,9 @@ export function loadPipelines(path: string): Pipeline[] {
     docs.forEach((doc, i) => {
       const at = { file, document: i + 1 };
       if (doc.errors.length > 0) {
-        problems.push(...doc.errors.map((e) => ({ ...at, path: '', message: `YAML: ${e.message}` })));
+        problems.push(
+          ...doc.errors.map((e) => ({ ...at, path: '', message: `YAML: ${e.message}` })),
+        );
         return;
       }
       const value: unknown = doc.toJS();
@@ -70,7 +75,9 @@ export function loadPipelines(path: string): Pipeline[] {
         problems.push(...found.map((p) => ({ ...at, ...p })));
         return;
       }
-      const typed = value as MLPipelineDocument & { metadata: { name: string; namespace?: string } };
+      const typed = value as MLPipelineDocument & {
+        metadata: { name: string; namespace?: string };
+      };
       pipelines.push({
         name: typed.metadata.name,
         namespace: typed.metadata.namespace,

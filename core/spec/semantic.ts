@@ -60,7 +60,8 @@ function checkColumns(
     try {
       columns = readCsvHeader(file);
     } catch (error) {
-      const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
+      const reason =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
       return [{ path: `${path}.csv.path`, message: `cannot read ${file}: ${reason}` }];
     }
     where = `the header of ${source.csv.path}`;
@@ -82,7 +83,10 @@ export function readCsvHeader(file: string): string[] {
   try {
     const buffer = Buffer.alloc(64 * 1024);
     const length = readSync(fd, buffer, 0, buffer.length, 0);
-    const text = buffer.subarray(0, length).toString('utf8').replace(/^\uFEFF/, '');
+    const text = buffer
+      .subarray(0, length)
+      .toString('utf8')
+      .replace(/^\uFEFF/, '');
     const firstLine = text.split(/\r?\n/, 1)[0] ?? '';
     const rows: string[][] = parse(firstLine, {});
     const header = rows[0];

@@ -35,17 +35,42 @@ describe('checkPipelineDocument', () => {
   });
 
   const bad: { name: string; doc: Record<string, unknown>; path: string; message: RegExp }[] = [
-    { name: 'no schedule', doc: pipeline({ schedule: undefined }), path: 'spec.schedule', message: /is required/ },
-    { name: 'six-field cron', doc: pipeline({ schedule: '0 */2 * * * *' }), path: 'spec.schedule', message: /./ },
-    { name: 'cron out of range', doc: pipeline({ schedule: '61 * * * *' }), path: 'spec.schedule', message: /./ },
-    { name: 'unknown time zone', doc: pipeline({ timeZone: 'Mars/Olympus' }), path: 'spec.timeZone', message: /./ },
+    {
+      name: 'no schedule',
+      doc: pipeline({ schedule: undefined }),
+      path: 'spec.schedule',
+      message: /is required/,
+    },
+    {
+      name: 'six-field cron',
+      doc: pipeline({ schedule: '0 */2 * * * *' }),
+      path: 'spec.schedule',
+      message: /./,
+    },
+    {
+      name: 'cron out of range',
+      doc: pipeline({ schedule: '61 * * * *' }),
+      path: 'spec.schedule',
+      message: /./,
+    },
+    {
+      name: 'unknown time zone',
+      doc: pipeline({ timeZone: 'Mars/Olympus' }),
+      path: 'spec.timeZone',
+      message: /./,
+    },
     {
       name: 'two source kinds',
       doc: pipeline({ source: { builtin: 'iris', csv: { path: 'x.csv' } } }),
       path: 'spec.source',
       message: /exactly one of mysql, csv or builtin/,
     },
-    { name: 'no source kind', doc: pipeline({ source: {} }), path: 'spec.source', message: /exactly one/ },
+    {
+      name: 'no source kind',
+      doc: pipeline({ source: {} }),
+      path: 'spec.source',
+      message: /exactly one/,
+    },
     {
       name: 'SQL injection in a table name',
       doc: pipeline({ source: { mysql: { table: 'iris; DROP TABLE x' } } }),
@@ -58,8 +83,18 @@ describe('checkPipelineDocument', () => {
       path: 'spec.features[0]',
       message: /SQL identifier/,
     },
-    { name: 'repeated feature', doc: pipeline({ features: ['a', 'a'] }), path: 'spec.features', message: /repeat/ },
-    { name: 'no features', doc: pipeline({ features: [] }), path: 'spec.features', message: /fewer than 1/ },
+    {
+      name: 'repeated feature',
+      doc: pipeline({ features: ['a', 'a'] }),
+      path: 'spec.features',
+      message: /repeat/,
+    },
+    {
+      name: 'no features',
+      doc: pipeline({ features: [] }),
+      path: 'spec.features',
+      message: /fewer than 1/,
+    },
     {
       name: 'label is a feature',
       doc: pipeline({ features: ['species', 'sepal_length'] }),
@@ -90,7 +125,12 @@ describe('checkPipelineDocument', () => {
       path: 'spec.concurrencyPolicy',
       message: /one of: Allow, Forbid, Replace/,
     },
-    { name: 'a typo in a field', doc: pipeline({ shedule: '* * * * *' }), path: 'spec.shedule', message: /not a known field/ },
+    {
+      name: 'a typo in a field',
+      doc: pipeline({ shedule: '* * * * *' }),
+      path: 'spec.shedule',
+      message: /not a known field/,
+    },
     {
       name: 'missed-run limit',
       doc: pipeline({ missedRuns: { policy: 'RunAll', limit: 0 } }),
@@ -109,7 +149,12 @@ describe('checkPipelineDocument', () => {
       path: 'spec.stages.train.retries',
       message: />= 0/,
     },
-    { name: 'bad name', doc: pipeline({}, 'Iris_Prod'), path: 'metadata.name', message: /lowercase/ },
+    {
+      name: 'bad name',
+      doc: pipeline({}, 'Iris_Prod'),
+      path: 'metadata.name',
+      message: /lowercase/,
+    },
     {
       name: 'wrong kind',
       doc: { ...pipeline({}), kind: 'Pipeline' },
@@ -121,16 +166,27 @@ describe('checkPipelineDocument', () => {
     it(`rejects ${c.name}, naming ${c.path}`, () => {
       const problems = checkPipelineDocument(c.doc, '.');
       const match = problems.find((p) => p.path === c.path && c.message.test(p.message));
-      assert.ok(match, `expected a problem at ${c.path} matching ${String(c.message)}, got ${JSON.stringify(problems)}`);
+      assert.ok(
+        match,
+        `expected a problem at ${c.path} matching ${String(c.message)}, got ${JSON.stringify(problems)}`,
+      );
     });
   }
 
   it('checks a CSV source against its header', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mlp-spec-'));
     writeFileSync(join(dir, 'data.csv'), 'x1,x2,target\n1,2,a\n');
-    const ok = pipeline({ source: { csv: { path: 'data.csv' } }, features: ['x1', 'x2'], label: 'target' });
+    const ok = pipeline({
+      source: { csv: { path: 'data.csv' } },
+      features: ['x1', 'x2'],
+      label: 'target',
+    });
     assert.deepEqual(checkPipelineDocument(ok, dir), []);
-    const wrong = pipeline({ source: { csv: { path: 'data.csv' } }, features: ['x1', 'x3'], label: 'y' });
+    const wrong = pipeline({
+      source: { csv: { path: 'data.csv' } },
+      features: ['x1', 'x3'],
+      label: 'y',
+    });
     const problems = checkPipelineDocument(wrong, dir);
     assert.deepEqual(
       problems.map((p) => p.path),

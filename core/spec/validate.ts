@@ -40,11 +40,7 @@ function validator(): ValidateFunction {
   ajv.addKeyword({
     keyword: 'x-kubernetes-validations',
     errors: true,
-    validate: function celRules(
-      this: unknown,
-      rules: CelRule[],
-      data: unknown,
-    ): boolean {
+    validate: function celRules(this: unknown, rules: CelRule[], data: unknown): boolean {
       const failed = rules.filter((r) => !celHolds(r.rule, data));
       if (failed.length === 0) return true;
       (celRules as unknown as { errors: Partial<ErrorObject>[] }).errors = failed.map((r) => ({

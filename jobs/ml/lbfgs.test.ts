@@ -33,7 +33,7 @@ describe('minimizeLbfgs', () => {
     assert.equal(result.stopReason, 'tolerance');
     assert.ok(
       Math.abs(result.x[0]! - 1) < 1e-6 && Math.abs(result.x[1]! - 1) < 1e-6,
-      `${result.x}`,
+      `${Array.from(result.x).join(', ')}`,
     );
     assert.ok(result.gradientNorm < 1e-8);
   });

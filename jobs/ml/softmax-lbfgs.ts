@@ -29,7 +29,9 @@ export interface SoftmaxFit {
  * with L-BFGS from all-zero weights. Deterministic: the same inputs give the
  * same weights.
  *
- * Memory beyond X is a few vectors of classCount * (featureCount + 1) values.
+ * X is read in place, rows selected and standardised as they are read: memory
+ * beyond it is a few vectors of classCount * (featureCount + 1) values, and an
+ * index of every row when no rows are selected.
  */
 export function fitSoftmax(
   X: Matrix,

@@ -35,7 +35,9 @@ export interface FitResult {
   scaler: Scaler | null;
   /** Measured on the test split. */
   metrics: Evaluation;
+  /** Row counts of each side of the split. */
   split: { train: number; test: number };
+  /** For the run's log: gradient descent always runs all its steps. */
   training: { iterations: number; stopReason: StopReason };
 }
 

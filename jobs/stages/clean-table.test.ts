@@ -4,7 +4,13 @@ import { UserError } from '../../core/errors.js';
 import type { RawTable } from '../../core/ports.js';
 import { cleanTable, toFeatureValue } from './clean-table.js';
 
-const options = { features: ['a', 'b'], label: 'y', dropMissing: true, dropDuplicates: true, minRows: 2 };
+const options = {
+  features: ['a', 'b'],
+  label: 'y',
+  dropMissing: true,
+  dropDuplicates: true,
+  minRows: 2,
+};
 
 describe('toFeatureValue', () => {
   const cases: [unknown, number | string][] = [
@@ -45,7 +51,12 @@ describe('cleanTable', () => {
       ],
     };
     const { data, meta } = cleanTable(raw, options);
-    assert.deepEqual(meta.dropped, { missingFeature: 1, nonNumericFeature: 1, missingLabel: 1, duplicate: 1 });
+    assert.deepEqual(meta.dropped, {
+      missingFeature: 1,
+      nonNumericFeature: 1,
+      missingLabel: 1,
+      duplicate: 1,
+    });
     assert.equal(data.rows, 3);
     assert.deepEqual([...data.X], [1, 2, 5, 6, 7, 8]);
     assert.deepEqual(data.classes, ['x', 'z']);
@@ -67,12 +78,25 @@ describe('cleanTable', () => {
   });
 
   it('keeps duplicates when asked to', () => {
-    const raw: RawTable = { columns: ['a', 'b', 'y'], rows: [['1', '1', 'p'], ['1', '1', 'p'], ['2', '2', 'q']] };
+    const raw: RawTable = {
+      columns: ['a', 'b', 'y'],
+      rows: [
+        ['1', '1', 'p'],
+        ['1', '1', 'p'],
+        ['2', '2', 'q'],
+      ],
+    };
     assert.equal(cleanTable(raw, { ...options, dropDuplicates: false }).data.rows, 3);
   });
 
   it('fails with the row and column when dropMissing is false', () => {
-    const raw: RawTable = { columns: ['a', 'b', 'y'], rows: [['1', '1', 'p'], ['1', 'oops', 'q']] };
+    const raw: RawTable = {
+      columns: ['a', 'b', 'y'],
+      rows: [
+        ['1', '1', 'p'],
+        ['1', 'oops', 'q'],
+      ],
+    };
     assert.throws(
       () => cleanTable(raw, { ...options, dropMissing: false }),
       (e: Error) => e instanceof UserError && /row 2: column b is "oops"/.test(e.message),
@@ -80,7 +104,13 @@ describe('cleanTable', () => {
   });
 
   it('fails clearly when too few rows remain', () => {
-    const raw: RawTable = { columns: ['a', 'b', 'y'], rows: [['1', '1', 'p'], [null, '1', 'q']] };
+    const raw: RawTable = {
+      columns: ['a', 'b', 'y'],
+      rows: [
+        ['1', '1', 'p'],
+        [null, '1', 'q'],
+      ],
+    };
     assert.throws(
       () => cleanTable(raw, options),
       /1 of 2 rows remain, fewer than spec.clean.minRows \(2\); dropped: 1 missingFeature/,
@@ -88,12 +118,21 @@ describe('cleanTable', () => {
   });
 
   it('fails clearly when fewer than two classes remain', () => {
-    const raw: RawTable = { columns: ['a', 'b', 'y'], rows: [['1', '1', 'p'], ['2', '2', 'p']] };
+    const raw: RawTable = {
+      columns: ['a', 'b', 'y'],
+      rows: [
+        ['1', '1', 'p'],
+        ['2', '2', 'p'],
+      ],
+    };
     assert.throws(() => cleanTable(raw, options), /only one value \("p"\).*at least two classes/);
   });
 
   it('names a feature that is not a column', () => {
     const raw: RawTable = { columns: ['a', 'y'], rows: [] };
-    assert.throws(() => cleanTable(raw, options), /spec.features: column "b" is not in the source \(columns: a, y\)/);
+    assert.throws(
+      () => cleanTable(raw, options),
+      /spec.features: column "b" is not in the source \(columns: a, y\)/,
+    );
   });
 });

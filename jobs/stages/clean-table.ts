@@ -33,7 +33,10 @@ export function toFeatureValue(cell: Cell): number | 'missingFeature' | 'nonNume
  * the label values as 0..k-1 in sorted order. Pure; throws UserError when too
  * little is left to train on.
  */
-export function cleanTable(raw: RawTable, options: CleanOptions): { data: CleanData; meta: CleanMeta } {
+export function cleanTable(
+  raw: RawTable,
+  options: CleanOptions,
+): { data: CleanData; meta: CleanMeta } {
   const featureIndex = options.features.map((name) => columnIndex(raw, name, 'features'));
   const labelIndex = columnIndex(raw, options.label, 'label');
   const d = featureIndex.length;
@@ -52,7 +55,11 @@ export function cleanTable(raw: RawTable, options: CleanOptions): { data: CleanD
     for (let j = 0; j < d; j++) {
       const value = toFeatureValue(row[featureIndex[j]!] ?? null);
       if (typeof value !== 'number') {
-        return reject(value, rowNumber, `column ${options.features[j]} is ${describe(row[featureIndex[j]!])}`);
+        return reject(
+          value,
+          rowNumber,
+          `column ${options.features[j]} is ${describe(row[featureIndex[j]!])}`,
+        );
       }
       values.push(value);
     }

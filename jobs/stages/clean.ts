@@ -20,6 +20,14 @@ export async function clean(ctx: StageContext): Promise<StageSummary> {
     minRows: spec.clean.minRows,
   });
   await writeClean(ctx.artifacts, ctx.runId, data, meta);
-  ctx.log.info({ rowsIn: meta.inputRows, rowsOut: meta.rows, dropped: meta.dropped }, 'cleaned rows');
-  return { rowsIn: meta.inputRows, rowsOut: meta.rows, dropped: meta.dropped, classes: meta.classes };
+  ctx.log.info(
+    { rowsIn: meta.inputRows, rowsOut: meta.rows, dropped: meta.dropped },
+    'cleaned rows',
+  );
+  return {
+    rowsIn: meta.inputRows,
+    rowsOut: meta.rows,
+    dropped: meta.dropped,
+    classes: meta.classes,
+  };
 }

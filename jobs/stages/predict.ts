@@ -1,7 +1,12 @@
 import { UserError } from '../../core/errors.js';
 import type { PredictionRow, RawTable } from '../../core/ports.js';
 import type { MLPipelineSpec } from '../../core/spec/types.generated.js';
-import { readCurrentModel, readModel, scoreWithModel, type ModelDocument } from '../model-version.js';
+import {
+  readCurrentModel,
+  readModel,
+  scoreWithModel,
+  type ModelDocument,
+} from '../model-version.js';
 import { toFeatureValue } from './clean-table.js';
 import type { StageContext, StageSummary } from './context.js';
 
@@ -110,7 +115,11 @@ export function prepareRows(
   return { keys, X: Float64Array.from(values), skipped };
 }
 
-function toPredictionRows(keys: string[], probabilities: Float64Array, classes: string[]): PredictionRow[] {
+function toPredictionRows(
+  keys: string[],
+  probabilities: Float64Array,
+  classes: string[],
+): PredictionRow[] {
   const k = classes.length;
   return keys.map((rowKey, i) => {
     let best = 0;

@@ -106,7 +106,11 @@ export async function train(ctx: StageContext): Promise<StageSummary> {
   };
 }
 
-function featureRanges(X: Float64Array, rows: number, cols: number): { min: number; max: number }[] {
+function featureRanges(
+  X: Float64Array,
+  rows: number,
+  cols: number,
+): { min: number; max: number }[] {
   const ranges = Array.from({ length: cols }, () => ({ min: Infinity, max: -Infinity }));
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {

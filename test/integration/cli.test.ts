@@ -84,7 +84,10 @@ describe('mlpipeline run', () => {
 
   it('exits 1 and says which stage failed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mlp-cli-fail-'));
-    writeFileSync(join(dir, 'one-class.csv'), 'x,y\n1,a\n2,a\n3,a\n4,a\n5,a\n6,a\n7,a\n8,a\n9,a\n10,a\n11,a\n');
+    writeFileSync(
+      join(dir, 'one-class.csv'),
+      'x,y\n1,a\n2,a\n3,a\n4,a\n5,a\n6,a\n7,a\n8,a\n9,a\n10,a\n11,a\n',
+    );
     writeFileSync(
       join(dir, 'p.yaml'),
       `apiVersion: mlpipeline.dev/v1alpha1
@@ -97,9 +100,14 @@ spec:
   label: y
 `,
     );
-    const result = mlpipeline(['run', '-f', join(dir, 'p.yaml'), '--json'], { MLPIPELINE_DATA_DIR: join(dir, 'data') });
+    const result = mlpipeline(['run', '-f', join(dir, 'p.yaml'), '--json'], {
+      MLPIPELINE_DATA_DIR: join(dir, 'data'),
+    });
     assert.equal(result.code, 1);
-    const report = JSON.parse(result.stdout) as { phase: string; stages: Record<string, { status: string; message?: string }> };
+    const report = JSON.parse(result.stdout) as {
+      phase: string;
+      stages: Record<string, { status: string; message?: string }>;
+    };
     assert.equal(report.phase, 'Failed');
     assert.equal(report.stages.clean!.status, 'Failed');
     assert.match(report.stages.clean!.message!, /at least two classes/);

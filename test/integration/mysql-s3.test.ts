@@ -89,14 +89,19 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
     assert.equal(rows[149]!.row_key, '150');
     assert.equal(rows[0]!.model_version, report.stages.train!.modelVersion);
 
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'iris-mysql/models/' }));
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'iris-mysql/models/' }),
+    );
     const keys = (listed.Contents ?? []).map((o) => o.Key).sort();
     assert.deepEqual(keys, [
       'iris-mysql/models/current.json',
       `iris-mysql/models/${String(report.stages.train!.modelVersion)}/model.json`,
     ]);
 
-    const again = await cli(['run', '-f', 'examples/mysql/iris-mysql.yaml', '--run-id', report.runId, '--json'], env);
+    const again = await cli(
+      ['run', '-f', 'examples/mysql/iris-mysql.yaml', '--run-id', report.runId, '--json'],
+      env,
+    );
     assert.equal(again.code, 0, again.stderr);
     const [count] = await db.query<mysql.RowDataPacket[]>(
       'SELECT COUNT(*) AS n FROM predictions WHERE pipeline = ?',
@@ -106,8 +111,11 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
   });
 
   it('names the missing connection when the secret is not configured', async () => {
-    const { RDS_URL: _, ...withoutSecret } = env;
-    const result = await cli(['run', '-f', 'examples/mysql/iris-mysql.yaml', '--json'], { ...withoutSecret, RDS_URL: '' });
+    const withoutSecret = { ...env, RDS_URL: '' };
+    const result = await cli(['run', '-f', 'examples/mysql/iris-mysql.yaml', '--json'], {
+      ...withoutSecret,
+      RDS_URL: '',
+    });
     assert.equal(result.code, 1);
     const report = JSON.parse(result.stdout) as { phase: string; message: string };
     assert.equal(report.phase, 'Failed');

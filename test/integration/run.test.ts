@@ -28,7 +28,12 @@ function newRun(pipeline: Pipeline, runId: string, startStage: StageName = 'coll
   };
 }
 
-async function run(runtime: Runtime, pipeline: Pipeline, runId: string, startStage: StageName = 'collect') {
+async function run(
+  runtime: Runtime,
+  pipeline: Pipeline,
+  runId: string,
+  startStage: StageName = 'collect',
+) {
   const record = newRun(pipeline, runId, startStage);
   if (!(await runtime.results.claimRun(record))) await runtime.results.saveRun(record);
   return executeRun({
@@ -74,13 +79,22 @@ describe('a whole run with embedded storage', () => {
       assert.ok((train.metrics as { accuracy: number }).accuracy >= 0.9);
 
       const sink = await runtime.predictionSinkFor(iris!);
-      const page = await sink.store.queryPredictions(sink.table, { pipeline: 'iris', runId: first.runId, limit: 10, offset: 0 });
+      const page = await sink.store.queryPredictions(sink.table, {
+        pipeline: 'iris',
+        runId: first.runId,
+        limit: 10,
+        offset: 0,
+      });
       assert.equal(page.total, 150);
       assert.equal(page.rows[0]!.modelVersion, train.modelVersion);
 
       const again = await run(runtime, iris!, 'iris-202612041530');
       assert.equal(again.phase, 'Succeeded');
-      const all = await sink.store.queryPredictions(sink.table, { pipeline: 'iris', limit: 1, offset: 0 });
+      const all = await sink.store.queryPredictions(sink.table, {
+        pipeline: 'iris',
+        limit: 1,
+        offset: 0,
+      });
       assert.equal(all.total, 150, 'a rerun replaces its rows');
     } finally {
       await runtime.close();
@@ -89,7 +103,11 @@ describe('a whole run with embedded storage', () => {
 
   it('a failing train publishes nothing, and predict keeps the previous model', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mlp-fail-'));
-    const runtime = await createRuntime(configFromEnv({ MLPIPELINE_DATA_DIR: join(dir, 'data') }), quiet, {});
+    const runtime = await createRuntime(
+      configFromEnv({ MLPIPELINE_DATA_DIR: join(dir, 'data') }),
+      quiet,
+      {},
+    );
     try {
       const good = loadPipelines(writeSpec(dir, 'flowers', IRIS_SPEC))[0]!;
       const first = await run(runtime, good, 'flowers-202612041530');
@@ -100,7 +118,10 @@ describe('a whole run with embedded storage', () => {
 
       // Values near the largest double overflow the gradient: the weights come
       // out infinite, and the stage must fail rather than publish them.
-      const rows = Array.from({ length: 40 }, (_, i) => `${i % 2 ? '1e308' : '-1e308'},${i},${i % 2 ? 'a' : 'b'}`);
+      const rows = Array.from(
+        { length: 40 },
+        (_, i) => `${i % 2 ? '1e308' : '-1e308'},${i},${i % 2 ? 'a' : 'b'}`,
+      );
       writeFileSync(join(dir, 'huge.csv'), ['x1,x2,kind', ...rows].join('\n'));
       const diverging = loadPipelines(
         writeSpec(

@@ -19,15 +19,19 @@ interface Standalone {
 
 /** `mlpipeline standalone` as a separate process, its JSON log lines collected. */
 function startStandalone(file: string, env: Record<string, string>): Standalone {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'standalone', '-f', file], {
-    cwd: root,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'cli/main.ts', 'standalone', '-f', file],
+    {
+      cwd: root,
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const lines: Record<string, unknown>[] = [];
   const address = new Promise<string>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`standalone exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const entry = JSON.parse(line) as Record<string, unknown>;
       lines.push(entry);
       if (entry.msg === 'single-container mode started') resolve(String(entry.address));
@@ -43,7 +47,11 @@ async function stop(s: Standalone): Promise<void> {
   await exited;
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -87,7 +95,9 @@ describe('mlpipeline standalone', () => {
     assert.equal((await fetch(`${base}readyz`)).status, 200);
 
     const run = await until('a finished run', async () => {
-      const body = (await (await fetch(`${base}api/pipelines/iris/runs`)).json()) as { runs: { phase: string; runId: string }[] };
+      const body = (await (await fetch(`${base}api/pipelines/iris/runs`)).json()) as {
+        runs: { phase: string; runId: string }[];
+      };
       return body.runs.find((r) => r.phase === 'Succeeded' || r.phase === 'Failed');
     });
     assert.equal(run.phase, 'Succeeded');
@@ -98,7 +108,9 @@ describe('mlpipeline standalone', () => {
     };
     assert.ok(pipelines[0]!.currentModel.accuracy >= 0.9);
     assert.ok(new Date(pipelines[0]!.nextRunAt) > new Date());
-    const predictions = (await (await fetch(`${base}api/pipelines/iris/predictions?limit=1`)).json()) as { total: number };
+    const predictions = (await (
+      await fetch(`${base}api/pipelines/iris/predictions?limit=1`)
+    ).json()) as { total: number };
     assert.equal(predictions.total, 150);
 
     const logged = s.lines.filter((l) => l.run === run.runId);
@@ -132,7 +144,9 @@ describe('mlpipeline standalone', () => {
       );
       assert.equal(runs.length, 1);
       assert.equal(runs[0]!.phase, 'Succeeded');
-      const starts = pair.flatMap((s) => s.lines).filter((l) => l.msg === 'run started' && l.run === finished[0]!.run_id);
+      const starts = pair
+        .flatMap((s) => s.lines)
+        .filter((l) => l.msg === 'run started' && l.run === finished[0]!.run_id);
       assert.equal(starts.length, 1, 'exactly one process started the run');
     } finally {
       await db.end();

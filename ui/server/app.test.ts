@@ -72,7 +72,10 @@ describe('the HTTP API in single-container mode', () => {
   async function post(path: string, body: unknown, token?: string) {
     const res = await fetch(base + path, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
       body: JSON.stringify(body),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -111,7 +114,10 @@ describe('the HTTP API in single-container mode', () => {
     const iris = (list.pipelines as { currentModel: { version: string; accuracy: number } }[])[0]!;
     assert.ok(iris.currentModel.accuracy >= 0.9);
 
-    const models = (await get('/api/pipelines/iris/models')).body.models as { version: string; current: boolean }[];
+    const models = (await get('/api/pipelines/iris/models')).body.models as {
+      version: string;
+      current: boolean;
+    }[];
     assert.equal(models.length, 1);
     assert.equal(models[0]!.current, true);
 
@@ -130,20 +136,60 @@ describe('the HTTP API in single-container mode', () => {
     assert.ok(Math.abs(Object.values(probabilities).reduce((a, b) => a + b, 0) - 1) < 1e-9);
   });
 
-  const badRequests: { name: string; path: string; body?: unknown; status: number; error: RegExp }[] = [
-    { name: 'a missing feature', path: '/api/pipelines/iris/predict', body: { features: { sepal_length: 5 } }, status: 400, error: /features: missing sepal_width/ },
+  const badRequests: {
+    name: string;
+    path: string;
+    body?: unknown;
+    status: number;
+    error: RegExp;
+  }[] = [
+    {
+      name: 'a missing feature',
+      path: '/api/pipelines/iris/predict',
+      body: { features: { sepal_length: 5 } },
+      status: 400,
+      error: /features: missing sepal_width/,
+    },
     {
       name: 'a non-numeric feature',
       path: '/api/pipelines/iris/predict',
-      body: { features: { sepal_length: 'five', sepal_width: 3, petal_length: 1, petal_width: 0.2 } },
+      body: {
+        features: { sepal_length: 'five', sepal_width: 3, petal_length: 1, petal_width: 0.2 },
+      },
       status: 400,
       error: /features.sepal_length: must be a number/,
     },
-    { name: 'no features object', path: '/api/pipelines/iris/predict', body: { x: 1 }, status: 400, error: /^features: must be an object/ },
-    { name: 'a paging limit out of range', path: '/api/pipelines/iris/predictions?limit=5000', status: 400, error: /^limit: must be a whole number from 1 to 1000/ },
-    { name: 'a non-numeric offset', path: '/api/pipelines/iris/predictions?offset=abc', status: 400, error: /^offset:/ },
-    { name: 'an unknown pipeline', path: '/api/pipelines/roses', status: 404, error: /no pipeline named "roses"/ },
-    { name: 'an unknown run', path: '/api/pipelines/iris/runs/iris-209901010000', status: 404, error: /no run/ },
+    {
+      name: 'no features object',
+      path: '/api/pipelines/iris/predict',
+      body: { x: 1 },
+      status: 400,
+      error: /^features: must be an object/,
+    },
+    {
+      name: 'a paging limit out of range',
+      path: '/api/pipelines/iris/predictions?limit=5000',
+      status: 400,
+      error: /^limit: must be a whole number from 1 to 1000/,
+    },
+    {
+      name: 'a non-numeric offset',
+      path: '/api/pipelines/iris/predictions?offset=abc',
+      status: 400,
+      error: /^offset:/,
+    },
+    {
+      name: 'an unknown pipeline',
+      path: '/api/pipelines/roses',
+      status: 404,
+      error: /no pipeline named "roses"/,
+    },
+    {
+      name: 'an unknown run',
+      path: '/api/pipelines/iris/runs/iris-209901010000',
+      status: 404,
+      error: /no run/,
+    },
     { name: 'an unknown route', path: '/api/nothing', status: 404, error: /no such API route/ },
   ];
   for (const c of badRequests) {

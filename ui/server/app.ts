@@ -50,7 +50,9 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ models: await service.listModels(pathParam(req, 'name', NAME)) });
   });
   app.get('/api/pipelines/:name/models/:version', async (req, res) => {
-    res.json(await service.getModel(pathParam(req, 'name', NAME), pathParam(req, 'version', VERSION)));
+    res.json(
+      await service.getModel(pathParam(req, 'name', NAME), pathParam(req, 'version', VERSION)),
+    );
   });
   app.get('/api/pipelines/:name/predictions', async (req, res) => {
     const name = pathParam(req, 'name', NAME);
@@ -67,8 +69,7 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.post('/api/pipelines/:name/predict', async (req, res) => {
     const name = pathParam(req, 'name', NAME);
     const body = req.body as { features?: unknown; modelVersion?: unknown } | undefined;
-    const version =
-      body?.modelVersion === undefined ? undefined : checkVersion(body.modelVersion);
+    const version = body?.modelVersion === undefined ? undefined : checkVersion(body.modelVersion);
     res.json(await service.predict(name, featureValues(body?.features), version));
   });
   app.get('/api/connections', async (_req, res) => {
@@ -81,7 +82,12 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(error);
     if (status >= 500) log.error({ err: messageOf(error), path: req.path }, 'request failed');
-    res.status(status).json({ error: status >= 500 && !(error instanceof ApiError) ? 'internal error: see the server log' : messageOf(error) });
+    res.status(status).json({
+      error:
+        status >= 500 && !(error instanceof ApiError)
+          ? 'internal error: see the server log'
+          : messageOf(error),
+    });
   });
   return app;
 }
@@ -90,20 +96,28 @@ function statusOf(error: unknown): number {
   if (error instanceof ApiError) return error.status;
   if (error instanceof UserError) return 400;
   const expressStatus = (error as { status?: unknown; type?: unknown }).status;
-  if (typeof expressStatus === 'number' && expressStatus >= 400 && expressStatus < 500) return expressStatus;
+  if (typeof expressStatus === 'number' && expressStatus >= 400 && expressStatus < 500)
+    return expressStatus;
   return 500;
 }
 
 function requireToken(token: string | undefined) {
   return (req: Request, _res: Response, next: NextFunction): void => {
     if (!token) {
-      throw new ApiError(403, 'actions are disabled: the server has no MLPIPELINE_API_TOKEN, so it is read-only');
+      throw new ApiError(
+        403,
+        'actions are disabled: the server has no MLPIPELINE_API_TOKEN, so it is read-only',
+      );
     }
     const header = req.get('authorization') ?? '';
     if (!header.startsWith('Bearer ')) {
-      throw new ApiError(401, 'this action needs the API token as an "Authorization: Bearer <token>" header');
+      throw new ApiError(
+        401,
+        'this action needs the API token as an "Authorization: Bearer <token>" header',
+      );
     }
-    if (!timingSafeEqualText(header.slice(7), token)) throw new ApiError(403, 'the API token is not valid');
+    if (!timingSafeEqualText(header.slice(7), token))
+      throw new ApiError(403, 'the API token is not valid');
     next();
   };
 }
@@ -112,13 +126,15 @@ function timingSafeEqualText(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   let diff = left.length ^ right.length;
-  for (let i = 0; i < Math.max(left.length, right.length); i++) diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
+  for (let i = 0; i < Math.max(left.length, right.length); i++)
+    diff |= (left[i] ?? 0) ^ (right[i] ?? 0);
   return diff === 0;
 }
 
 function pathParam(req: Request, name: string, pattern: RegExp): string {
   const value = String(req.params[name] ?? '');
-  if (!pattern.test(value)) throw new ApiError(400, `${name}: "${value.slice(0, 80)}" is not a valid ${name}`);
+  if (!pattern.test(value))
+    throw new ApiError(400, `${name}: "${value.slice(0, 80)}" is not a valid ${name}`);
   return value;
 }
 
@@ -150,12 +166,21 @@ function checkVersion(value: unknown): string {
 
 function featureValues(value: unknown): Record<string, number> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new ApiError(400, 'features: must be an object of feature name to number, e.g. {"features": {"petal_length": 1.4}}');
+    throw new ApiError(
+      400,
+      'features: must be an object of feature name to number, e.g. {"features": {"petal_length": 1.4}}',
+    );
   }
   const out: Record<string, number> = {};
   for (const [name, raw] of Object.entries(value)) {
-    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-    if (!Number.isFinite(n)) throw new ApiError(400, `features.${name}: must be a number (got ${JSON.stringify(raw)})`);
+    const n =
+      typeof raw === 'number'
+        ? raw
+        : typeof raw === 'string' && raw.trim() !== ''
+          ? Number(raw)
+          : NaN;
+    if (!Number.isFinite(n))
+      throw new ApiError(400, `features.${name}: must be a number (got ${JSON.stringify(raw)})`);
     out[name] = n;
   }
   return out;

@@ -29,7 +29,13 @@ export interface PipelineSummary {
   timeZone: string;
   suspended: boolean;
   nextRunAt?: string;
-  lastRun?: { runId: string; phase: string; startedAt: string; finishedAt?: string; message?: string };
+  lastRun?: {
+    runId: string;
+    phase: string;
+    startedAt: string;
+    finishedAt?: string;
+    message?: string;
+  };
   currentModel?: { version: string; accuracy: number; macroF1: number; promotedAt: string };
 }
 
