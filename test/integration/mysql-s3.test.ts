@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { testMysqlUrl, testS3 } from '../infra/env.js';
 
@@ -120,5 +120,36 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
     const report = JSON.parse(result.stdout) as { phase: string; message: string };
     assert.equal(report.phase, 'Failed');
     assert.match(report.message, /connection secret "rds" is not available: set RDS_URL/);
+  });
+
+  it('reads a CSV source from an s3:// object and keeps models under the spec's own prefix', async () => {
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'data/iris.csv',
+        Body: readFileSync(join(root, 'examples/data/iris.csv')),
+      }),
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-s3csv-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(
+      file,
+      `apiVersion: mlpipeline.dev/v1alpha1
+kind: MLPipeline
+metadata: { name: from-s3 }
+spec:
+  schedule: '0 * * * *'
+  source: { csv: { path: 's3://${bucket}/data/iris.csv' } }
+  features: [sepal_length, sepal_width, petal_length, petal_width]
+  label: species
+  modelStore: { s3: { bucket: ${bucket}, prefix: teams/flowers/, endpoint: '${env.S3_ENDPOINT}' } }
+`,
+    );
+    const result = await cli(['run', '-f', file, '--json'], env);
+    assert.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as { stages: Record<string, Record<string, unknown>> };
+    assert.equal(report.stages.collect!.rowsRead, 150);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'teams/flowers/models/' }));
+    assert.ok((listed.Contents ?? []).some((o) => o.Key === 'teams/flowers/models/current.json'));
   });
 });
