@@ -16,7 +16,15 @@ const store = new SqliteResultsStore(join(mkdtempSync(join(tmpdir(), 'mlp-exec-'
 after(() => store.close());
 
 function run(runId: string, startStage: StageName = 'collect'): RunRecord {
-  return { pipeline: 'p', runId, trigger: 'manual', startStage, phase: 'Pending', startedAt: '2026-12-04T15:30:00.000Z', stages: [] };
+  return {
+    pipeline: 'p',
+    runId,
+    trigger: 'manual',
+    startStage,
+    phase: 'Pending',
+    startedAt: '2026-12-04T15:30:00.000Z',
+    stages: [],
+  };
 }
 
 /** Stage functions that follow a script: how many times each fails first, and how. */
@@ -31,7 +39,12 @@ function scripted(failures: Partial<Record<StageName, { times: number; error: ()
     }
     return Promise.resolve({ stage: name });
   };
-  const stages: StageFunctions = { collect: stage('collect'), clean: stage('clean'), train: stage('train'), predict: stage('predict') };
+  const stages: StageFunctions = {
+    collect: stage('collect'),
+    clean: stage('clean'),
+    train: stage('train'),
+    predict: stage('predict'),
+  };
   return { calls, stages };
 }
 
@@ -60,7 +73,10 @@ describe('executeRun', () => {
     const { result, stored } = await execute(run('p-1'), stages);
     assert.deepEqual(calls, ['collect', 'clean', 'train', 'predict']);
     assert.equal(result.phase, 'Succeeded');
-    assert.deepEqual(stored?.stages.map((s) => s.phase), ['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded']);
+    assert.deepEqual(
+      stored?.stages.map((s) => s.phase),
+      ['Succeeded', 'Succeeded', 'Succeeded', 'Succeeded'],
+    );
     assert.ok(stored?.finishedAt);
   });
 
@@ -71,7 +87,9 @@ describe('executeRun', () => {
   });
 
   it('retries a failing stage with backoff and succeeds', async () => {
-    const { calls, stages } = scripted({ train: { times: 2, error: () => new Error('connection reset') } });
+    const { calls, stages } = scripted({
+      train: { times: 2, error: () => new Error('connection reset') },
+    });
     const { result, delays } = await execute(run('p-3'), stages, 2);
     assert.equal(result.phase, 'Succeeded');
     assert.deepEqual(calls, ['collect', 'clean', 'train', 'train', 'train', 'predict']);
@@ -80,16 +98,23 @@ describe('executeRun', () => {
   });
 
   it('fails the run after the last retry and starts nothing after it', async () => {
-    const { calls, stages } = scripted({ clean: { times: 5, error: () => new Error('disk full') } });
+    const { calls, stages } = scripted({
+      clean: { times: 5, error: () => new Error('disk full') },
+    });
     const { result, stored } = await execute(run('p-4'), stages, 1);
     assert.equal(result.phase, 'Failed');
     assert.equal(result.message, 'stage clean failed: disk full');
     assert.deepEqual(calls, ['collect', 'clean', 'clean']);
-    assert.deepEqual(stored?.stages.map((s) => s.phase), ['Succeeded', 'Failed', 'Skipped', 'Skipped']);
+    assert.deepEqual(
+      stored?.stages.map((s) => s.phase),
+      ['Succeeded', 'Failed', 'Skipped', 'Skipped'],
+    );
   });
 
   it('does not retry a problem the user must fix', async () => {
-    const { calls, stages } = scripted({ collect: { times: 5, error: () => new UserError('spec.source: no such table') } });
+    const { calls, stages } = scripted({
+      collect: { times: 5, error: () => new UserError('spec.source: no such table') },
+    });
     const { result } = await execute(run('p-5'), stages, 3);
     assert.equal(result.phase, 'Failed');
     assert.deepEqual(calls, ['collect']);

@@ -8,8 +8,8 @@ CREATE TABLE IF NOT EXISTS iris_incoming (
   id BIGINT PRIMARY KEY AUTO_INCREMENT,
   sepal_length DECIMAL(4,1), sepal_width DECIMAL(4,1),
   petal_length DECIMAL(4,1), petal_width DECIMAL(4,1));
-DELETE FROM iris_measurements;
-DELETE FROM iris_incoming;
+TRUNCATE TABLE iris_measurements;
+TRUNCATE TABLE iris_incoming;
 INSERT INTO iris_measurements (sepal_length, sepal_width, petal_length, petal_width, species) VALUES
   (5.1, 3.5, 1.4, 0.2, 'setosa'),
   (4.9, 3.0, 1.4, 0.2, 'setosa'),

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import mysql from 'mysql2/promise';
 import { testMysqlUrl, testS3 } from '../infra/env.js';
 
@@ -36,7 +41,6 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
 
   before(async () => {
     db = await mysql.createConnection({ uri: testMysqlUrl(), multipleStatements: true });
-    await db.query('DROP TABLE IF EXISTS predictions');
     await db.query(readFileSync(join(root, 'examples/mysql/seed.sql'), 'utf8'));
     const t = testS3();
     s3 = new S3Client({
@@ -104,8 +108,8 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
     );
     assert.equal(again.code, 0, again.stderr);
     const [count] = await db.query<mysql.RowDataPacket[]>(
-      'SELECT COUNT(*) AS n FROM predictions WHERE pipeline = ?',
-      ['iris-mysql'],
+      'SELECT COUNT(*) AS n FROM predictions WHERE pipeline = ? AND run_id = ?',
+      ['iris-mysql', report.runId],
     );
     assert.equal(Number(count[0]!.n), 150);
   });
@@ -122,7 +126,7 @@ describe('the MySQL pipeline against MariaDB and an S3 server', () => {
     assert.match(report.message, /connection secret "rds" is not available: set RDS_URL/);
   });
 
-  it('reads a CSV source from an s3:// object and keeps models under the spec's own prefix', async () => {
+  it('reads a CSV source from an s3:// object and keeps models under the prefix the spec names', async () => {
     await s3.send(
       new PutObjectCommand({
         Bucket: bucket,
@@ -149,7 +153,9 @@ spec:
     assert.equal(result.code, 0, result.stderr);
     const report = JSON.parse(result.stdout) as { stages: Record<string, Record<string, unknown>> };
     assert.equal(report.stages.collect!.rowsRead, 150);
-    const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'teams/flowers/models/' }));
+    const listed = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: 'teams/flowers/models/' }),
+    );
     assert.ok((listed.Contents ?? []).some((o) => o.Key === 'teams/flowers/models/current.json'));
   });
 });
