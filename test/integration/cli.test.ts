@@ -115,3 +115,41 @@ spec:
     assert.equal(report.stages.predict!.status, 'Skipped');
   });
 });
+
+describe('mlpipeline stage', () => {
+  it('runs the four stages of one run as separate processes, as Job pods do', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-cli-stage-'));
+    const env = {
+      MLPIPELINE_DATA_DIR: dir,
+      MLP_PIPELINE_FILE: 'examples/iris.yaml',
+      MLP_RUN_ID: 'iris-202612041530',
+    };
+    for (const stage of ['collect', 'clean', 'train', 'predict']) {
+      const result = mlpipeline(['stage', stage], env);
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      const last = JSON.parse(result.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      assert.equal(last.msg, 'stage succeeded');
+      assert.equal(last.pipeline, 'iris');
+      assert.equal(last.run, 'iris-202612041530');
+      assert.equal(last.stage, stage);
+    }
+  });
+
+  it('fails a stage whose input the previous stage did not produce', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-cli-stage-'));
+    const result = mlpipeline(
+      ['stage', 'train', '-f', 'examples/iris.yaml', '--run-id', 'iris-202612041532'],
+      {
+        MLPIPELINE_DATA_DIR: dir,
+      },
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /the clean stage has not succeeded for this run/);
+  });
+
+  it('refuses an unknown stage', () => {
+    const result = mlpipeline(['stage', 'deploy', '-f', 'examples/iris.yaml', '--run-id', 'x']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /must be one of collect, clean, train, predict/);
+  });
+});
