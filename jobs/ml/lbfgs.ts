@@ -28,8 +28,8 @@ export interface LbfgsResult {
 
 const ARMIJO = 1e-4;
 const MAX_LINE_SEARCH = 30;
-// Objective changes this small relative to its value are rounding noise: the
-// same threshold L-BFGS-B uses by default in scikit-learn.
+// A decrease below 64 ulps of the objective is rounding noise: steps past
+// that point cannot be told apart from standing still.
 const NO_PROGRESS = 64 * Number.EPSILON;
 
 /**
