@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { messageOf } from '../core/errors.js';
 import { STAGES, type StageName } from '../core/ports.js';
 import { runCommand } from './run.js';
 import { stageCommand } from './stage.js';
@@ -9,6 +10,8 @@ import { validateCommand } from './validate.js';
  * One entry point for every role: the subcommand picks what this process is
  * (a Job pod's stage, the single-container scheduler, a one-off run, ...).
  */
+const RUN_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 const program = new Command('mlpipeline')
   .description('Scheduled machine-learning pipelines: collect, clean, train, predict')
   .showHelpAfterError();
@@ -28,7 +31,7 @@ program
   .description('run one whole run now, in this process, and report it')
   .requiredOption('-f, --file <path>', 'the pipeline file')
   .option('-p, --pipeline <name>', 'which pipeline, when the file holds several')
-  .option('--run-id <id>', "the run id (a rerun replaces that run's predictions)")
+  .option('--run-id <id>', "the run id (a rerun replaces that run's predictions)", parseRunId)
   .option('--stage <stage>', 'start at this stage instead of collect', parseStage)
   .option('--json', 'print one JSON object instead of a summary')
   .action(
@@ -49,7 +52,7 @@ program
   .argument('<stage>', STAGES.join(' | '), parseStage)
   .option('-f, --file <path>', 'the pipeline file (default: $MLP_PIPELINE_FILE)')
   .option('-p, --pipeline <name>', 'which pipeline in the file (default: $MLP_PIPELINE)')
-  .option('--run-id <id>', 'the run id (default: $MLP_RUN_ID)')
+  .option('--run-id <id>', 'the run id (default: $MLP_RUN_ID)', parseRunId)
   .action(async (stage: StageName, opts: { file?: string; pipeline?: string; runId?: string }) => {
     process.exitCode = await stageCommand(stage, opts);
   });
@@ -64,6 +67,15 @@ program
     await standaloneCommand(opts.file);
   });
 
+function parseRunId(value: string): string {
+  if (!RUN_ID.test(value)) {
+    throw new InvalidArgumentError(
+      'must be lowercase letters, digits and -, at most 63, starting and ending with a letter or digit',
+    );
+  }
+  return value;
+}
+
 function parseStage(value: string): StageName {
   if (!(STAGES as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`must be one of ${STAGES.join(', ')}`);
@@ -71,4 +83,10 @@ function parseStage(value: string): StageName {
   return value as StageName;
 }
 
-await program.parseAsync(process.argv);
+// A problem the user can fix is one line on stderr and exit 1, never a stack.
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  console.error(`mlpipeline: ${messageOf(error)}`);
+  process.exitCode = 1;
+}

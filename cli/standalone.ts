@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv } from '../core/config.js';
+import { UserError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { loadPipelines } from '../core/spec/load.js';
 import { executeRun } from '../jobs/run-executor.js';
@@ -19,6 +20,9 @@ export async function standaloneCommand(path: string): Promise<void> {
   const log = createLogger();
   const config = configFromEnv();
   const pipelines = loadPipelines(path);
+  if (pipelines.length === 0) {
+    throw new UserError(`${path}: no MLPipeline documents found; nothing to schedule`);
+  }
   const runtime = await createRuntime(config, log);
 
   const scheduler = new Scheduler({

@@ -124,6 +124,12 @@ export class StandaloneService implements PipelineService {
       rows: 1,
       cols: model.features.length,
     });
+    if (!proba.every(Number.isFinite)) {
+      throw new ApiError(
+        400,
+        `features: the values are too far outside what model ${model.version} was trained on to score`,
+      );
+    }
     const probabilities = Object.fromEntries(model.classes.map((c, i) => [c, proba[i]!]));
     const best = model.classes.reduce((a, c) => (probabilities[c]! > probabilities[a]! ? c : a));
     return {

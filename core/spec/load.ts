@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { messageOf, UserError } from '../errors.js';
+import { validateCron, validateTimeZone } from '../schedule/index.js';
 import type { MLPipelineDocument, MLPipelineSpec } from './types.generated.js';
 import { checkAgainstSchema, type SpecProblem } from './validate.js';
 import { checkBeyondSchema } from './semantic.js';
@@ -39,7 +41,7 @@ export class SpecValidationError extends Error {
 /** Pipeline files under a path: the file itself, or the .yaml/.yml files of a folder (not recursive). */
 export function pipelineFiles(path: string): string[] {
   const full = resolve(path);
-  if (!statSync(full).isDirectory()) return [full];
+  if (!isDirectory(full)) return [full];
   return readdirSync(full)
     .filter((name) => /\.ya?ml$/.test(name))
     .sort()
@@ -52,13 +54,19 @@ export function pipelineFiles(path: string): string[] {
  * Throws SpecValidationError listing all problems of all files.
  */
 export function loadPipelines(path: string): Pipeline[] {
-  const isDir = statSync(resolve(path)).isDirectory();
+  const isDir = isDirectory(resolve(path));
   const problems: FileProblem[] = [];
   const pipelines: Pipeline[] = [];
 
   for (const file of pipelineFiles(path)) {
-    const docs = parseAllDocuments(readFileSync(file, 'utf8'));
-    docs.forEach((doc, i) => {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push({ file, document: 1, path: '', message: `cannot read: ${messageOf(error)}` });
+      continue;
+    }
+    parseAllDocuments(text).forEach((doc, i) => {
       const at = { file, document: i + 1 };
       if (doc.errors.length > 0) {
         problems.push(
@@ -66,7 +74,14 @@ export function loadPipelines(path: string): Pipeline[] {
         );
         return;
       }
-      const value: unknown = doc.toJS();
+      let value: unknown;
+      try {
+        // The parser caps alias expansion, so a "billion laughs" document stops here.
+        value = doc.toJS({ maxAliasCount: 100 });
+      } catch (error) {
+        problems.push({ ...at, path: '', message: `YAML: ${messageOf(error)}` });
+        return;
+      }
       if (value === null || value === undefined) return;
       if (isDir && (value as { kind?: unknown }).kind !== 'MLPipeline') return;
 
@@ -102,8 +117,37 @@ export function checkPipelineDocument(doc: unknown, baseDir: string): SpecProble
   const problems = checkAgainstSchema(doc);
   const name = (doc as { metadata?: { name?: unknown } } | null)?.metadata?.name;
   if (typeof name !== 'string') problems.push({ path: 'metadata.name', message: 'is required' });
-  if (problems.length > 0) return problems;
-  return checkBeyondSchema((doc as MLPipelineDocument).spec, baseDir);
+  if (problems.length === 0) return checkBeyondSchema((doc as MLPipelineDocument).spec, baseDir);
+  return [...problems, ...scheduleProblems(doc, problems)];
+}
+
+// With schema errors elsewhere the spec cannot be trusted as a whole, but a
+// user still wants every problem at once: the schedule and time zone are
+// checked on their own when they are strings the schema accepted.
+function scheduleProblems(doc: unknown, known: SpecProblem[]): SpecProblem[] {
+  const spec = (doc as { spec?: { schedule?: unknown; timeZone?: unknown } } | null)?.spec;
+  const out: SpecProblem[] = [];
+  const unflagged = (path: string) => !known.some((p) => p.path === path);
+  if (typeof spec?.schedule === 'string' && unflagged('spec.schedule')) {
+    const error = validateCron(spec.schedule);
+    if (error) out.push({ path: 'spec.schedule', message: error });
+  }
+  if (typeof spec?.timeZone === 'string' && unflagged('spec.timeZone')) {
+    const error = validateTimeZone(spec.timeZone);
+    if (error) out.push({ path: 'spec.timeZone', message: error });
+  }
+  return out;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new UserError(`${path}: no such file or folder`);
+    }
+    throw error;
+  }
 }
 
 function duplicateNames(pipelines: Pipeline[]): FileProblem[] {

@@ -1,3 +1,5 @@
+import { describeColumns } from '../columns.js';
+import { messageOf } from '../errors.js';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -60,8 +62,13 @@ function checkColumns(
     try {
       columns = readCsvHeader(file);
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
       const reason =
-        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error);
+        code === 'ENOENT'
+          ? 'no such file'
+          : code === 'EISDIR'
+            ? 'it is a folder'
+            : messageOf(error);
       return [{ path: `${path}.csv.path`, message: `cannot read ${file}: ${reason}` }];
     }
     where = `the header of ${source.csv.path}`;
@@ -73,18 +80,31 @@ function checkColumns(
     .filter((n) => !have.has(n.column))
     .map((n) => ({
       path: n.path,
-      message: `column "${n.column}" is not in ${where} (columns: ${columns.join(', ')})`,
+      message: `column "${n.column}" is not in ${where} (columns: ${describeColumns(columns)})`,
     }));
 }
 
-/** The column names on the first line of a CSV file, reading only its start. */
+/** The header line may be long (thousands of columns), but not without end. */
+const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+
+/** The column names on the first line of a CSV file, reading only as far as that line. */
 export function readCsvHeader(file: string): string[] {
   const fd = openSync(file, 'r');
   try {
-    const buffer = Buffer.alloc(64 * 1024);
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
-    const text = buffer
-      .subarray(0, length)
+    const chunks: Buffer[] = [];
+    let read = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(64 * 1024);
+      const length = readSync(fd, chunk, 0, chunk.length, read);
+      if (length === 0) break;
+      const piece = chunk.subarray(0, length);
+      chunks.push(piece);
+      read += length;
+      if (piece.includes(0x0a)) break;
+      if (read > MAX_HEADER_BYTES)
+        throw new Error(`no line break in the first ${MAX_HEADER_BYTES} bytes`);
+    }
+    const text = Buffer.concat(chunks)
       .toString('utf8')
       .replace(/^\uFEFF/, '');
     const firstLine = text.split(/\r?\n/, 1)[0] ?? '';

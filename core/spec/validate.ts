@@ -20,6 +20,10 @@ const IDENTIFIER_PATTERN_WORDS: Record<string, string> = {
     'must be a SQL identifier: up to 64 letters, digits, _ or $, not starting with a digit',
   '^[A-Za-z_][A-Za-z0-9_$]{0,63}(\\.[A-Za-z_][A-Za-z0-9_$]{0,63})?$':
     'must be a table name (table or database.table; letters, digits, _ or $)',
+  '^\\S+(\\s+\\S+){4}$':
+    'must be a cron expression of five fields: minute hour day-of-month month day-of-week',
+  '^[A-Za-z][A-Za-z0-9_+\\-]*(/[A-Za-z0-9_+\\-]+)*$':
+    'must be an IANA time zone name such as Europe/Berlin',
   '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$':
     'must be lowercase letters, digits and -, starting and ending with a letter or digit',
 };

@@ -55,6 +55,7 @@ describe('cleanTable', () => {
       missingFeature: 1,
       nonNumericFeature: 1,
       missingLabel: 1,
+      labelTooLong: 0,
       duplicate: 1,
     });
     assert.equal(data.rows, 3);
@@ -133,6 +134,28 @@ describe('cleanTable', () => {
     assert.throws(
       () => cleanTable(raw, options),
       /spec.features: column "b" is not in the source \(columns: a, y\)/,
+    );
+  });
+
+  it('drops a label too long for the predictions table', () => {
+    const raw: RawTable = {
+      columns: ['a', 'b', 'y'],
+      rows: [
+        ['1', '1', 'p'],
+        ['2', '2', 'q'],
+        ['3', '3', 'x'.repeat(256)],
+      ],
+    };
+    const { meta } = cleanTable(raw, options);
+    assert.equal(meta.dropped.labelTooLong, 1);
+    assert.deepEqual(meta.classes, ['p', 'q']);
+  });
+
+  it('refuses a label with more distinct values than a classifier can use', () => {
+    const rows = Array.from({ length: 1001 }, (_, i) => [String(i), '1', `id-${i}`]);
+    assert.throws(
+      () => cleanTable({ columns: ['a', 'b', 'y'], rows }, options),
+      /1001 distinct values, more than 1000/,
     );
   });
 });

@@ -1,3 +1,4 @@
+import { describeColumns } from '../../core/columns.js';
 import { UserError } from '../../core/errors.js';
 import type { Cell, RawTable } from '../../core/ports.js';
 import type { CleanData, CleanMeta } from '../artifacts.js';
@@ -11,7 +12,14 @@ export interface CleanOptions {
 }
 
 /** Why a row was dropped; the counts are reported per reason. */
-export type DropReason = 'missingFeature' | 'nonNumericFeature' | 'missingLabel' | 'duplicate';
+export type DropReason =
+  'missingFeature' | 'nonNumericFeature' | 'missingLabel' | 'labelTooLong' | 'duplicate';
+
+/** Labels are stored in a VARCHAR(255) column of the predictions table. */
+export const MAX_LABEL_LENGTH = 255;
+
+/** More distinct labels than this is an identifier column, not a class. */
+export const MAX_CLASSES = 1000;
 
 // Number('') is 0 and Number('0x1f') is 31: only plain decimal notation counts.
 const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
@@ -45,6 +53,7 @@ export function cleanTable(
     missingFeature: 0,
     nonNumericFeature: 0,
     missingLabel: 0,
+    labelTooLong: 0,
     duplicate: 0,
   };
   const kept: { values: number[]; label: string }[] = [];
@@ -66,6 +75,13 @@ export function cleanTable(
     const labelCell = row[labelIndex] ?? null;
     const label = labelCell === null ? '' : String(labelCell).trim();
     if (label === '') return reject('missingLabel', rowNumber, `label ${options.label} is empty`);
+    if (label.length > MAX_LABEL_LENGTH) {
+      return reject(
+        'labelTooLong',
+        rowNumber,
+        `label ${options.label} is longer than ${MAX_LABEL_LENGTH} characters`,
+      );
+    }
 
     if (options.dropDuplicates) {
       const key = values.join(',') + '\u0000' + label;
@@ -106,6 +122,11 @@ export function cleanTable(
       `clean: the label ${options.label} has ${classes.length === 1 ? `only one value ("${classes[0]}")` : 'no values'} after cleaning; a classifier needs at least two classes`,
     );
   }
+  if (classes.length > MAX_CLASSES) {
+    throw new UserError(
+      `clean: the label ${options.label} has ${classes.length} distinct values, more than ${MAX_CLASSES}; is it an identifier rather than a class?`,
+    );
+  }
   const code = new Map(classes.map((c, i) => [c, i]));
 
   const X = new Float64Array(kept.length * d);
@@ -132,7 +153,7 @@ function columnIndex(raw: RawTable, name: string, field: 'features' | 'label'): 
   const index = raw.columns.indexOf(name);
   if (index === -1) {
     throw new UserError(
-      `spec.${field}: column "${name}" is not in the source (columns: ${raw.columns.join(', ')})`,
+      `spec.${field}: column "${name}" is not in the source (columns: ${describeColumns(raw.columns)})`,
     );
   }
   return index;

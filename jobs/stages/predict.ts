@@ -1,3 +1,4 @@
+import { describeColumns } from '../../core/columns.js';
 import { UserError } from '../../core/errors.js';
 import type { PredictionRow, RawTable } from '../../core/ports.js';
 import type { MLPipelineSpec } from '../../core/spec/types.generated.js';
@@ -27,7 +28,8 @@ export async function predict(ctx: StageContext): Promise<StageSummary> {
     rows: prepared.keys.length,
     cols: model.features.length,
   });
-  const rows = toPredictionRows(prepared.keys, probabilities, model.classes);
+  const { rows, unscorable } = toPredictionRows(prepared.keys, probabilities, model.classes);
+  const rowsSkipped = prepared.skipped + unscorable;
 
   const sink = await ctx.predictionSink();
   const { rowsWritten } = await sink.store.replacePredictions(sink.table, {
@@ -39,13 +41,13 @@ export async function predict(ctx: StageContext): Promise<StageSummary> {
   });
 
   ctx.log.info(
-    { modelVersion: model.version, rowsWritten, rowsSkipped: prepared.skipped, table: sink.table },
+    { modelVersion: model.version, rowsWritten, rowsSkipped, table: sink.table },
     'wrote predictions',
   );
   return {
     modelVersion: model.version,
     rowsRead: table.rows.length,
-    rowsSkipped: prepared.skipped,
+    rowsSkipped,
     rowsWritten,
     table: sink.table,
   };
@@ -78,7 +80,7 @@ export function prepareRows(
     const i = table.columns.indexOf(name);
     if (i === -1) {
       throw new UserError(
-        `predict: the source has no column "${name}", which the model needs (columns: ${table.columns.join(', ')})`,
+        `predict: the source has no column "${name}", which the model needs (columns: ${describeColumns(table.columns)})`,
       );
     }
     return i;
@@ -115,25 +117,37 @@ export function prepareRows(
   return { keys, X: Float64Array.from(values), skipped };
 }
 
+/**
+ * The most likely label of each row with its probabilities. A row whose values
+ * are so far outside the training range that the arithmetic overflows has no
+ * meaningful probabilities: it is counted as unscorable, not written as NaN.
+ */
 function toPredictionRows(
   keys: string[],
   probabilities: Float64Array,
   classes: string[],
-): PredictionRow[] {
+): { rows: PredictionRow[]; unscorable: number } {
   const k = classes.length;
-  return keys.map((rowKey, i) => {
+  const rows: PredictionRow[] = [];
+  let unscorable = 0;
+  keys.forEach((rowKey, i) => {
     let best = 0;
     const byClass: Record<string, number> = {};
     for (let c = 0; c < k; c++) {
       const p = probabilities[i * k + c]!;
+      if (!Number.isFinite(p)) {
+        unscorable++;
+        return;
+      }
       byClass[classes[c]!] = p;
       if (p > probabilities[i * k + best]!) best = c;
     }
-    return {
+    rows.push({
       rowKey,
       label: classes[best]!,
       probability: probabilities[i * k + best]!,
       probabilities: byClass,
-    };
+    });
   });
+  return { rows, unscorable };
 }

@@ -1,3 +1,4 @@
+import { messageOf, UserError } from '../../core/errors.js';
 import { artifactKeys, readClean } from '../artifacts.js';
 import { decidePromotion } from '../ml/promotion.js';
 import { fitModel } from '../ml/train.js';
@@ -20,22 +21,24 @@ export async function train(ctx: StageContext): Promise<StageSummary> {
   const data = await readClean(ctx.artifacts, ctx.runId);
 
   const startedAt = Date.now();
-  const fit = fitModel(
-    { data: data.X, rows: data.rows, cols: data.features.length },
-    data.y,
-    data.classes.length,
-    {
-      algorithm: spec.train.algorithm,
-      learningRate: spec.train.params.learningRate,
-      numSteps: spec.train.params.numSteps,
-      l2: spec.train.params.l2,
-      tolerance: spec.train.params.tolerance,
-      testFraction: spec.train.testFraction,
-      seed: spec.train.seed,
-      standardize: spec.clean.standardize,
-      classNames: data.classes,
-      featureNames: data.features,
-    },
+  const fit = fitDeterministically(() =>
+    fitModel(
+      { data: data.X, rows: data.rows, cols: data.features.length },
+      data.y,
+      data.classes.length,
+      {
+        algorithm: spec.train.algorithm,
+        learningRate: spec.train.params.learningRate,
+        numSteps: spec.train.params.numSteps,
+        l2: spec.train.params.l2,
+        tolerance: spec.train.params.tolerance,
+        testFraction: spec.train.testFraction,
+        seed: spec.train.seed,
+        standardize: spec.clean.standardize,
+        classNames: data.classes,
+        featureNames: data.features,
+      },
+    ),
   );
   const fitSeconds = (Date.now() - startedAt) / 1000;
 
@@ -104,6 +107,19 @@ export async function train(ctx: StageContext): Promise<StageSummary> {
     iterations: fit.training.iterations,
     stopReason: fit.training.stopReason,
   };
+}
+
+/**
+ * Fitting is a pure function of the cleaned data and the spec: if it throws
+ * (values that overflow, a class with no rows), a retry would throw the same,
+ * so the failure is the user's to fix, not a temporary one.
+ */
+function fitDeterministically<T>(fit: () => T): T {
+  try {
+    return fit();
+  } catch (error) {
+    throw new UserError(`train: ${messageOf(error)}`);
+  }
 }
 
 function featureRanges(

@@ -26,8 +26,12 @@ export function createApiApp(options: ApiOptions): express.Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    await options.ready?.();
-    res.json({ status: 'ready' });
+    try {
+      await withTimeout(options.ready?.() ?? Promise.resolve(), READY_TIMEOUT_MS);
+      res.json({ status: 'ready' });
+    } catch (error) {
+      res.status(503).json({ status: 'not ready', error: messageOf(error) });
+    }
   });
 
   app.get('/api/pipelines', async (_req, res) => {
@@ -92,6 +96,17 @@ export function createApiApp(options: ApiOptions): express.Express {
   return app;
 }
 
+/** A readiness probe must answer within its own timeout, even when the database hangs. */
+const READY_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 function statusOf(error: unknown): number {
   if (error instanceof ApiError) return error.status;
   if (error instanceof UserError) return 400;
@@ -110,7 +125,7 @@ function requireToken(token: string | undefined) {
       );
     }
     const header = req.get('authorization') ?? '';
-    if (!header.startsWith('Bearer ')) {
+    if (!/^bearer /i.test(header)) {
       throw new ApiError(
         401,
         'this action needs the API token as an "Authorization: Bearer <token>" header',
