@@ -1,14 +1,14 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { configFromEnv } from '../core/config.js';
-import { UserError } from '../core/errors.js';
+import { messageOf, UserError } from '../core/errors.js';
+import type { ResultsStore, RunRecord } from '../core/ports.js';
 import { createLogger } from '../core/log.js';
 import { loadPipelines } from '../core/spec/load.js';
-import { executeRun } from '../jobs/run-executor.js';
 import { createRuntime } from '../jobs/runtime.js';
-import { STAGE_FUNCTIONS } from '../jobs/stages/index.js';
 import { Scheduler } from '../standalone/scheduler.js';
 import { StandaloneService } from '../standalone/service.js';
+import { runInWorker } from '../standalone/worker-runner.js';
 import { createApiApp } from '../ui/server/app.js';
 
 /**
@@ -16,6 +16,27 @@ import { createApiApp } from '../ui/server/app.js';
  * stages run in this process, and the API is served on one port. SIGTERM (as
  * ECS sends it) stops scheduling, lets runs stop between stages, and exits.
  */
+/**
+ * A run whose worker died (terminated at shutdown, out of memory) could not
+ * write its own ending: the main thread marks what was running as failed.
+ */
+async function recordLostRun(
+  results: ResultsStore,
+  run: RunRecord,
+  reason: string,
+): Promise<RunRecord> {
+  const record = (await results.getRun(run.pipeline, run.runId)) ?? run;
+  const now = new Date().toISOString();
+  for (const stage of record.stages) {
+    if (stage.phase === 'Running')
+      Object.assign(stage, { phase: 'Failed', message: reason, finishedAt: now });
+    if (stage.phase === 'Pending') stage.phase = 'Skipped';
+  }
+  Object.assign(record, { phase: 'Failed', message: reason, finishedAt: now });
+  await results.saveRun(record);
+  return record;
+}
+
 export async function standaloneCommand(path: string): Promise<void> {
   const log = createLogger();
   const config = configFromEnv();
@@ -29,18 +50,13 @@ export async function standaloneCommand(path: string): Promise<void> {
     pipelines,
     results: runtime.results,
     log,
-    startRun: (run, signal) => {
+    startRun: async (run, signal) => {
       const pipeline = pipelines.find((p) => p.name === run.pipeline)!;
-      const runLog = log.child({ pipeline: pipeline.name, run: run.runId });
-      return executeRun({
-        run,
-        signal,
-        retries: (stage) => pipeline.spec.stages?.[stage]?.retries ?? 0,
-        stages: STAGE_FUNCTIONS,
-        contextFor: (stage) => runtime.contextFor(pipeline, run.runId, runLog.child({ stage })),
-        results: runtime.results,
-        log: runLog,
-      });
+      try {
+        return await runInWorker(pipeline, run, signal);
+      } catch (error) {
+        return recordLostRun(runtime.results, run, messageOf(error));
+      }
     },
   });
 

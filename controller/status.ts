@@ -1,0 +1,446 @@
+/**
+ * MLPipeline status, rebuilt on every pass from what exists (the pipeline's
+ * Jobs, CronJobs and ConfigMap, the model store's pointer) plus what only the
+ * status remembers: the last slot handled per schedule and the skipped slots,
+ * which leave no Job behind. The previous status is read for that memory and
+ * for lastTransitionTime, which moves only when a condition's status flips.
+ */
+import type { V1ConfigMap, V1CronJob, V1Job } from '@kubernetes/client-node';
+
+import type { RunPhase, StageName, StagePhase } from '../core/ports.js';
+import { parseRunId, STAGE_ORDER, stagesFrom, type SkippedSlot } from '../core/schedule/index.js';
+import type { SpecProblem } from '../core/spec/validate.js';
+import { isOwnedBy, type PipelineObject } from './desired.js';
+import { sameJson } from './json.js';
+import { configMapName, cronJobName } from './names.js';
+import { Reason } from './reasons.js';
+import { isoTime, jobPhase, observedRuns, type ObservedRun } from './runs.js';
+
+export type ConditionType = 'Ready' | 'Suspended' | 'Degraded' | 'ModelPromoted';
+export const CONDITION_TYPES: readonly ConditionType[] = [
+  'Ready',
+  'Suspended',
+  'Degraded',
+  'ModelPromoted',
+];
+
+export interface Condition {
+  type: ConditionType;
+  status: 'True' | 'False' | 'Unknown';
+  reason: Reason;
+  message: string;
+  observedGeneration: number;
+  /** ISO 8601; moves only when status flips. */
+  lastTransitionTime: string;
+}
+
+export interface StageRunStatus {
+  stage: StageName;
+  phase: StagePhase;
+  startTime?: string;
+  completionTime?: string;
+  /** Why a stage failed, with its pod's reason; why it did not run. */
+  message?: string;
+  /** Set once the Job exists. */
+  jobName?: string;
+}
+
+export interface RunStatus {
+  id: string;
+  phase: RunPhase;
+  /** The slot of a scheduled run, ISO 8601 UTC. */
+  scheduledAt?: string;
+  startTime?: string;
+  completionTime?: string;
+  message?: string;
+  stages: StageRunStatus[];
+}
+
+export interface ModelStatus {
+  version: string;
+  /** Figures only: no confusion matrix, no rows. */
+  metrics: Record<string, number>;
+  /** metrics.accuracy again, where the printer column reads it. */
+  accuracy?: number;
+  trainedAt: string;
+  location: string;
+}
+
+export interface PredictionsStatus {
+  runId: string;
+  rows: number;
+  time: string;
+}
+
+export interface MLPipelineStatus {
+  observedGeneration: number;
+  conditions: Condition[];
+  /** The newest slot handled, run or skipped, over all schedules. */
+  lastScheduleTime?: string;
+  nextScheduleTime?: string;
+  /** The newest slot handled per schedule key ('pipeline' or a stage): the planner's memory. */
+  lastScheduleTimes?: Record<string, string>;
+  lastRun?: { id: string; phase: RunPhase };
+  /** Newest first, at most spec.historyLimit; skipped slots are runs with phase Skipped. */
+  recentRuns: RunStatus[];
+  currentModel?: ModelStatus;
+  lastPredictions?: PredictionsStatus;
+}
+
+export interface StatusInput {
+  pipeline: PipelineObject;
+  /** The pipeline's Jobs (by the pipeline label); others are ignored. */
+  jobs: readonly V1Job[];
+  /** The reason the last pod of a failed Job gave (OOMKilled, exit code 1: ...), by Job name. */
+  podFailures?: Readonly<Record<string, string>>;
+  /** Whatever exists under the CronJob names of the pipeline, ours or not. */
+  cronJobs: readonly V1CronJob[];
+  /** Whatever exists under the pipeline's ConfigMap name. */
+  configMap: V1ConfigMap | undefined;
+  /** Why the spec cannot run here (clusterSpecProblems); empty when it can. */
+  specProblems?: readonly SpecProblem[];
+  /** The model store's current pointer; null when there is none, undefined when not read this pass. */
+  currentModel?: {
+    version: string;
+    metrics: Record<string, unknown>;
+    trainedAt: Date | string;
+    location: string;
+  } | null;
+  /** The newest predict run's output; null when none, undefined when not read this pass. */
+  lastPredictions?: { runId: string; rows: number; time: Date | string } | null;
+  previous: MLPipelineStatus | undefined;
+  now: Date;
+  /** From the planner this pass; without them the previous status's are kept. */
+  lastScheduleTimes?: Readonly<Record<string, Date>>;
+  nextScheduleTime?: Date;
+  /** Slots skipped this pass. */
+  skippedSlots?: readonly SkippedSlot[];
+}
+
+/** Status messages are for people: long pod output is cut, so status stays small. */
+export const MAX_MESSAGE_LENGTH = 1024;
+
+function clip(message: string): string {
+  return message.length <= MAX_MESSAGE_LENGTH
+    ? message
+    : `${message.slice(0, MAX_MESSAGE_LENGTH - 1)}…`;
+}
+
+function failureMessage(job: V1Job, podFailure: string | undefined): string {
+  const failed = (job.status?.conditions ?? []).find(
+    (c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True',
+  );
+  const parts = [
+    failed ? [failed.reason, failed.message].filter(Boolean).join(': ') : 'Job failed',
+    podFailure && `pod: ${podFailure}`,
+  ];
+  return clip(parts.filter(Boolean).join('; '));
+}
+
+function failedAt(job: V1Job): string | undefined {
+  const failed = (job.status?.conditions ?? []).find(
+    (c) => (c.type === 'Failed' || c.type === 'FailureTarget') && c.status === 'True',
+  );
+  return isoTime(failed?.lastTransitionTime);
+}
+
+function stageStatus(
+  run: ObservedRun,
+  stage: StageName,
+  podFailures: Readonly<Record<string, string>>,
+): StageRunStatus {
+  const job = run.jobs[stage];
+  if (job === undefined) {
+    return run.phase === 'Failed'
+      ? { stage, phase: 'Skipped', message: 'an earlier stage failed' }
+      : { stage, phase: 'Pending' };
+  }
+  const name = job.metadata?.name ?? '';
+  const phase = jobPhase(job);
+  const status: StageRunStatus = { stage, phase, jobName: name };
+  const startTime = isoTime(job.status?.startTime);
+  if (startTime !== undefined) status.startTime = startTime;
+  const completionTime =
+    phase === 'Succeeded'
+      ? isoTime(job.status?.completionTime)
+      : phase === 'Failed'
+        ? failedAt(job)
+        : undefined;
+  if (completionTime !== undefined) status.completionTime = completionTime;
+  if (phase === 'Failed') status.message = failureMessage(job, podFailures[name]);
+  return status;
+}
+
+function runStatus(
+  run: ObservedRun,
+  pipeline: string,
+  podFailures: Readonly<Record<string, string>>,
+): RunStatus {
+  const stages = stagesFrom(run.startStage).map((stage) => stageStatus(run, stage, podFailures));
+  const status: RunStatus = { id: run.runId, phase: run.phase, stages };
+  const parts = parseRunId(run.runId, pipeline);
+  if (parts?.kind === 'scheduled') status.scheduledAt = parts.scheduledAt.toISOString();
+  const started = stages
+    .map((s) => s.startTime)
+    .filter((t) => t !== undefined)
+    .sort();
+  if (started[0] !== undefined) status.startTime = started[0];
+  if (run.phase === 'Succeeded' || run.phase === 'Failed') {
+    const ended = stages
+      .map((s) => s.completionTime)
+      .filter((t) => t !== undefined)
+      .sort();
+    const last = ended.at(-1);
+    if (last !== undefined) status.completionTime = last;
+  }
+  const failed = stages.find((s) => s.phase === 'Failed');
+  if (failed !== undefined)
+    status.message = clip(`stage ${failed.stage} failed: ${failed.message ?? ''}`);
+  return status;
+}
+
+function skippedRun(slot: SkippedSlot): RunStatus {
+  const many = slot.count > 1 ? `${slot.count} slots skipped: ` : '';
+  return {
+    id: slot.runId,
+    phase: 'Skipped',
+    scheduledAt: slot.scheduledAt.toISOString(),
+    message: clip(`${many}${slot.reason}`),
+    stages: [],
+  };
+}
+
+function runTime(run: RunStatus, pipeline: string): number {
+  if (run.scheduledAt !== undefined) return Date.parse(run.scheduledAt);
+  const parts = parseRunId(run.id, pipeline);
+  if (parts?.kind === 'manual') return parts.requestedAt.getTime();
+  return Date.parse(run.startTime ?? '') || 0;
+}
+
+function recentRuns(input: StatusInput): RunStatus[] {
+  const { pipeline } = input;
+  const podFailures = input.podFailures ?? {};
+  const byId = new Map<string, RunStatus>();
+  // Skipped slots leave no Job: the status is their only record, so they are carried over.
+  for (const run of input.previous?.recentRuns ?? []) {
+    if (run.phase === 'Skipped') byId.set(run.id, run);
+  }
+  for (const slot of input.skippedSlots ?? []) byId.set(slot.runId, skippedRun(slot));
+  for (const run of observedRuns(pipeline.name, input.jobs)) {
+    byId.set(run.runId, runStatus(run, pipeline.name, podFailures));
+  }
+  return [...byId.values()]
+    .sort(
+      (a, b) =>
+        runTime(b, pipeline.name) - runTime(a, pipeline.name) ||
+        (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+    )
+    .slice(0, pipeline.spec.historyLimit);
+}
+
+type ConditionVerdict = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+
+function readiness(input: StatusInput): ConditionVerdict {
+  const { pipeline } = input;
+  const problems = input.specProblems ?? [];
+  if (problems.length > 0) {
+    const message = problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+    return { type: 'Ready', status: 'False', reason: Reason.InvalidSpec, message: clip(message) };
+  }
+
+  const expected: {
+    kind: string;
+    name: string;
+    found: { metadata?: V1ConfigMap['metadata'] } | undefined;
+  }[] = [
+    {
+      kind: 'ConfigMap',
+      name: configMapName(pipeline.name),
+      found:
+        input.configMap?.metadata?.name === configMapName(pipeline.name)
+          ? input.configMap
+          : undefined,
+    },
+    ...STAGE_ORDER.map((stage) => {
+      const name = cronJobName(pipeline.name, stage);
+      return {
+        kind: 'CronJob',
+        name,
+        found: input.cronJobs.find((c) => c.metadata?.name === name),
+      };
+    }),
+  ];
+  const foreign = expected.filter(
+    (e) => e.found !== undefined && !isOwnedBy(e.found, pipeline.uid),
+  );
+  if (foreign.length > 0) {
+    const which = foreign.map((e) => `${e.kind} ${e.name}`).join(', ');
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: Reason.ObjectNotOurs,
+      message: `${which} already exists and is not owned by this MLPipeline; it is left alone: delete or rename it`,
+    };
+  }
+  const missing = expected.filter((e) => e.found === undefined);
+  if (missing.length > 0) {
+    const which = missing.map((e) => `${e.kind} ${e.name}`).join(', ');
+    return {
+      type: 'Ready',
+      status: 'False',
+      reason: Reason.CronJobsPending,
+      message: `waiting for ${which}`,
+    };
+  }
+  return {
+    type: 'Ready',
+    status: 'True',
+    reason: Reason.CronJobsReady,
+    message: 'the ConfigMap and the CronJobs of the four stages are in place',
+  };
+}
+
+function degradation(ready: ConditionVerdict, runs: readonly RunStatus[]): ConditionVerdict {
+  if (ready.reason === Reason.InvalidSpec || ready.reason === Reason.ObjectNotOurs) {
+    return { type: 'Degraded', status: 'True', reason: ready.reason, message: ready.message };
+  }
+  const finished = runs.find((run) => run.phase === 'Succeeded' || run.phase === 'Failed');
+  if (finished?.phase === 'Failed') {
+    return {
+      type: 'Degraded',
+      status: 'True',
+      reason: Reason.RunFailed,
+      message: clip(`run ${finished.id}: ${finished.message ?? 'failed'}`),
+    };
+  }
+  return {
+    type: 'Degraded',
+    status: 'False',
+    reason: Reason.NoFailures,
+    message: 'the newest finished run succeeded or none has finished',
+  };
+}
+
+function suspension(input: StatusInput): ConditionVerdict {
+  if (input.pipeline.spec.suspend) {
+    return {
+      type: 'Suspended',
+      status: 'True',
+      reason: Reason.Suspended,
+      message: 'spec.suspend is true: no new run starts; runs already started finish',
+    };
+  }
+  const next = input.nextScheduleTime ? `; next at ${input.nextScheduleTime.toISOString()}` : '';
+  return {
+    type: 'Suspended',
+    status: 'False',
+    reason: Reason.Scheduling,
+    message: `runs start on schedule${next}`,
+  };
+}
+
+function modelStatus(
+  model: StatusInput['currentModel'],
+  previous: MLPipelineStatus | undefined,
+): ModelStatus | undefined {
+  // A store that could not be read this pass does not make the model go away.
+  if (model === undefined) return previous?.currentModel;
+  if (model === null) return undefined;
+  const metrics = Object.fromEntries(
+    Object.entries(model.metrics).filter(
+      (entry): entry is [string, number] =>
+        typeof entry[1] === 'number' && Number.isFinite(entry[1]),
+    ),
+  );
+  const status: ModelStatus = {
+    version: model.version,
+    metrics,
+    trainedAt: isoTime(model.trainedAt) ?? String(model.trainedAt),
+    location: model.location,
+  };
+  if (metrics.accuracy !== undefined) status.accuracy = metrics.accuracy;
+  return status;
+}
+
+function promotion(model: ModelStatus | undefined): ConditionVerdict {
+  if (model === undefined) {
+    return {
+      type: 'ModelPromoted',
+      status: 'False',
+      reason: Reason.NoModelYet,
+      message: 'no model version has been promoted yet',
+    };
+  }
+  const figure = model.accuracy !== undefined ? ` (accuracy ${model.accuracy})` : '';
+  return {
+    type: 'ModelPromoted',
+    status: 'True',
+    reason: Reason.ModelPromoted,
+    message: `version ${model.version}${figure} is current`,
+  };
+}
+
+/** verdict as a condition, keeping the previous lastTransitionTime unless the status flipped. */
+function toCondition(
+  verdict: ConditionVerdict,
+  previous: MLPipelineStatus | undefined,
+  generation: number,
+  now: Date,
+): Condition {
+  const before = previous?.conditions.find((c) => c.type === verdict.type);
+  const lastTransitionTime =
+    before !== undefined && before.status === verdict.status
+      ? before.lastTransitionTime
+      : now.toISOString();
+  return { ...verdict, observedGeneration: generation, lastTransitionTime };
+}
+
+function scheduleMemory(input: StatusInput): Record<string, string> | undefined {
+  if (input.lastScheduleTimes === undefined) return input.previous?.lastScheduleTimes;
+  const merged: Record<string, string> = { ...input.previous?.lastScheduleTimes };
+  for (const [key, at] of Object.entries(input.lastScheduleTimes)) merged[key] = at.toISOString();
+  return merged;
+}
+
+export function buildStatus(input: StatusInput): MLPipelineStatus {
+  const { pipeline, previous, now } = input;
+
+  const runs = recentRuns(input);
+  const model = modelStatus(input.currentModel, previous);
+  const ready = readiness(input);
+  const verdicts = [ready, suspension(input), degradation(ready, runs), promotion(model)];
+
+  const status: MLPipelineStatus = {
+    observedGeneration: pipeline.generation,
+    conditions: verdicts.map((v) => toCondition(v, previous, pipeline.generation, now)),
+    recentRuns: runs,
+  };
+
+  const lastScheduleTimes = scheduleMemory(input);
+  if (lastScheduleTimes !== undefined && Object.keys(lastScheduleTimes).length > 0) {
+    status.lastScheduleTimes = lastScheduleTimes;
+    status.lastScheduleTime = Object.values(lastScheduleTimes).sort().at(-1);
+  }
+  const next = input.nextScheduleTime?.toISOString() ?? previous?.nextScheduleTime;
+  if (next !== undefined && !pipeline.spec.suspend) status.nextScheduleTime = next;
+
+  const lastRun = runs.find((run) => run.phase !== 'Skipped') ?? runs[0];
+  if (lastRun !== undefined) status.lastRun = { id: lastRun.id, phase: lastRun.phase };
+  else if (previous?.lastRun !== undefined) status.lastRun = previous.lastRun;
+  if (model !== undefined) status.currentModel = model;
+  if (input.lastPredictions) {
+    const { runId, rows, time } = input.lastPredictions;
+    status.lastPredictions = { runId, rows, time: isoTime(time) ?? String(time) };
+  } else if (input.lastPredictions === undefined && previous?.lastPredictions !== undefined) {
+    status.lastPredictions = previous.lastPredictions;
+  }
+  return status;
+}
+
+/** Whether a status write is needed: any difference at all but key order. */
+export function statusChanged(
+  a: MLPipelineStatus | undefined,
+  b: MLPipelineStatus | undefined,
+): boolean {
+  return !sameJson(a ?? null, b ?? null);
+}
