@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { configFromEnv } from '../core/config.js';
 import { messageOf, UserError } from '../core/errors.js';
 import type { ResultsStore, RunRecord } from '../core/ports.js';
-import { createLogger } from '../core/log.js';
-import { loadPipelines } from '../core/spec/load.js';
-import { createRuntime } from '../jobs/runtime.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { loadPipelines, type Pipeline } from '../core/spec/load.js';
+import { pruneRunArtifacts } from '../jobs/retention.js';
+import { createRuntime, type Runtime } from '../jobs/runtime.js';
 import { Scheduler } from '../standalone/scheduler.js';
 import { StandaloneService } from '../standalone/service.js';
 import { runInWorker } from '../standalone/worker-runner.js';
@@ -37,6 +38,29 @@ async function recordLostRun(
   return record;
 }
 
+/** Run records beyond historyLimit go, and with them their data in the model store. */
+async function keepHistoryBounded(
+  runtime: Runtime,
+  pipeline: Pipeline,
+  log: Logger,
+): Promise<void> {
+  try {
+    await runtime.results.pruneRuns(pipeline.name, pipeline.spec.historyLimit);
+    const kept = await runtime.results.listRuns(pipeline.name, pipeline.spec.historyLimit);
+    const removed = await pruneRunArtifacts(
+      runtime.artifactsFor(pipeline),
+      new Set(kept.map((r) => r.runId)),
+    );
+    if (removed.length > 0)
+      log.info({ pipeline: pipeline.name, runs: removed }, 'removed artifacts of old runs');
+  } catch (error) {
+    log.warn(
+      { pipeline: pipeline.name, err: messageOf(error) },
+      'cannot prune old runs; will try after the next run',
+    );
+  }
+}
+
 export async function standaloneCommand(path: string): Promise<void> {
   const log = createLogger();
   const config = configFromEnv();
@@ -52,11 +76,14 @@ export async function standaloneCommand(path: string): Promise<void> {
     log,
     startRun: async (run, signal) => {
       const pipeline = pipelines.find((p) => p.name === run.pipeline)!;
+      let finished: RunRecord;
       try {
-        return await runInWorker(pipeline, run, signal);
+        finished = await runInWorker(pipeline, run, signal);
       } catch (error) {
-        return recordLostRun(runtime.results, run, messageOf(error));
+        finished = await recordLostRun(runtime.results, run, messageOf(error));
       }
+      await keepHistoryBounded(runtime, pipeline, log);
+      return finished;
     },
   });
 

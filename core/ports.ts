@@ -24,6 +24,8 @@ export interface ArtifactStore {
   get(key: string): Promise<Buffer | undefined>;
   /** Keys (relative to the store) that start with prefix. */
   list(prefix: string): Promise<string[]>;
+  /** Removes one object; removing one that is not there is not an error. */
+  delete(key: string): Promise<void>;
   /** Throws with the underlying error when the store cannot be reached. */
   check(): Promise<void>;
 }

@@ -112,11 +112,6 @@ function toProblem(error: ErrorObject): SpecProblem {
     case 'uniqueItems':
       message = `must not repeat an entry (items ${String(error.params.j)} and ${String(error.params.i)} are the same)`;
       break;
-    case 'minProperties':
-    case 'maxProperties':
-      // The CEL rule on the same object says it in words; keep one message.
-      message = 'exactly one kind must be set';
-      break;
     case 'x-kubernetes-validations': {
       const fieldPath = String(error.params.fieldPath ?? '');
       if (fieldPath) path = path + fieldPath;
@@ -139,15 +134,10 @@ function join(path: string, field: string): string {
   return path ? `${path}.${field}` : field;
 }
 
-// minProperties/maxProperties and the CEL rule report the same "exactly one"
-// problem on the same object; a user needs it once.
+// Ajv can report the same problem twice (once per failing branch); a user needs it once.
 function dedupe(problems: SpecProblem[]): SpecProblem[] {
   const seen = new Set<string>();
-  const byPath = new Set(
-    problems.filter((p) => p.message.startsWith('exactly one of')).map((p) => p.path),
-  );
   return problems.filter((p) => {
-    if (p.message === 'exactly one kind must be set' && byPath.has(p.path)) return false;
     const key = `${p.path}\u0000${p.message}`;
     if (seen.has(key)) return false;
     seen.add(key);

@@ -46,6 +46,16 @@ export function artifactStoreSuite(name: string, options: ArtifactStoreSuiteOpti
       assert.equal(await store.get('runs'), undefined);
     });
 
+    it('deletes an object, and deleting a missing one is no error', async () => {
+      const store = await options.open();
+      await store.put('runs/old/raw.jsonl', 'x');
+      await store.put('runs/old/clean.bin', 'y');
+      await store.delete('runs/old/raw.jsonl');
+      await store.delete('runs/old/raw.jsonl');
+      assert.equal(await store.get('runs/old/raw.jsonl'), undefined);
+      assert.deepEqual(await store.list('runs/old/'), ['runs/old/clean.bin']);
+    });
+
     it('overwrites an object', async () => {
       const store = await options.open();
       await store.put('models/current.json', '{"version":"v1"}');

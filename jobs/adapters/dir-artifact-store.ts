@@ -57,6 +57,15 @@ export class DirArtifactStore implements ArtifactStore {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    const path = this.#path(key);
+    try {
+      await rm(path, { force: true });
+    } catch (err) {
+      throw new Error(`cannot delete ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   async list(prefix: string): Promise<string[]> {
     checkArtifactPrefix(prefix);
     // Only the folder the prefix points into is walked, not the whole store.

@@ -3,6 +3,7 @@
  * or on an S3-compatible server (MinIO and the like).
  */
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   ListObjectsV2Command,
@@ -70,6 +71,15 @@ export class S3ArtifactStore implements ArtifactStore {
       );
     } catch (err) {
       throw this.#error(err, `write s3://${this.#bucket}/${objectKey}`);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const objectKey = this.#key(key);
+    try {
+      await this.#client.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: objectKey }));
+    } catch (err) {
+      throw this.#error(err, `delete s3://${this.#bucket}/${objectKey}`);
     }
   }
 
