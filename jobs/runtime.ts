@@ -14,10 +14,8 @@ import {
   mysqlConfigFromEnv,
   type MysqlConfig,
 } from './adapters/mysql-config.js';
-import { createMysqlPool, type MysqlPool } from './adapters/mysql-pool.js';
-import { MysqlResultsStore } from './adapters/mysql-results-store.js';
-import { readMysqlTable } from './adapters/mysql-source.js';
-import { S3ArtifactStore } from './adapters/s3-artifact-store.js';
+import type { MysqlPool } from './adapters/mysql-pool.js';
+import type { S3ArtifactStoreOptions } from './adapters/s3-artifact-store.js';
 import { SqliteResultsStore } from './adapters/sqlite-results-store.js';
 import type { StageContext } from './stages/context.js';
 import { parseCsv } from './sources/csv.js';
@@ -61,11 +59,13 @@ export async function createRuntime(
     );
   }
 
-  function pool(secretName: string | undefined, field: string): MysqlPool {
+  async function pool(secretName: string | undefined, field: string): Promise<MysqlPool> {
     const key = secretName ?? '';
     let found = pools.get(key);
     if (!found) {
-      found = createMysqlPool(mysqlConfig(secretName, field));
+      const config = mysqlConfig(secretName, field);
+      const { createMysqlPool } = await import('./adapters/mysql-pool.js');
+      found = pools.get(key) ?? createMysqlPool(config);
       pools.set(key, found);
     }
     return found;
@@ -75,7 +75,8 @@ export async function createRuntime(
     const key = secretName ?? '';
     let store = stores.get(key);
     if (!store) {
-      store = new MysqlResultsStore(pool(secretName, field));
+      const { MysqlResultsStore } = await import('./adapters/mysql-results-store.js');
+      store = new MysqlResultsStore(await pool(secretName, field));
       await store.init();
       stores.set(key, store);
     }
@@ -93,7 +94,7 @@ export async function createRuntime(
     if (store) return store;
     const spec = pipeline.spec.modelStore;
     if (spec?.s3) {
-      store = new S3ArtifactStore({
+      store = lazyS3Store({
         bucket: spec.s3.bucket,
         prefix: spec.s3.prefix ?? '',
         endpoint: spec.s3.endpoint ?? config.s3?.endpoint,
@@ -104,7 +105,7 @@ export async function createRuntime(
         isAbsolute(spec.dir.path) ? spec.dir.path : resolve(pipeline.baseDir, spec.dir.path),
       );
     } else if (config.s3) {
-      store = new S3ArtifactStore({
+      store = lazyS3Store({
         bucket: config.s3.bucket,
         prefix: `${config.s3.prefix}${pipeline.name}/`,
         endpoint: config.s3.endpoint,
@@ -142,13 +143,13 @@ export async function createRuntime(
         const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(path) ?? [];
         if (!bucket || !key)
           throw new UserError(`csv.path: "${path}" is not an s3://bucket/key address`);
-        const store = new S3ArtifactStore({
+        const store = lazyS3Store({
           bucket,
           prefix: '',
           endpoint: config.s3?.endpoint,
           region: config.s3?.region,
         });
-        const bytes = await store.get(key);
+        const bytes = await store.get(key).finally(() => store.close());
         if (!bytes) throw new UserError(`csv.path: ${path} does not exist`);
         return parseCsv(bytes.toString('utf8'), path);
       }
@@ -162,7 +163,8 @@ export async function createRuntime(
       return parseCsv(text, file);
     }
     const mysql = source.mysql!;
-    return readMysqlTable(pool(mysql.connectionSecretRef?.name, 'source.mysql'), {
+    const { readMysqlTable } = await import('./adapters/mysql-source.js');
+    return readMysqlTable(await pool(mysql.connectionSecretRef?.name, 'source.mysql'), {
       table: mysql.table,
       keyColumn: mysql.keyColumn,
       batchSize: mysql.batchSize,
@@ -224,7 +226,29 @@ export async function createRuntime(
     async close() {
       await Promise.allSettled([...new Set([results, ...stores.values()])].map((s) => s.close()));
       await Promise.allSettled([...pools.values()].map((p) => p.end()));
+      for (const store of artifacts.values()) (store as Partial<{ close(): void }>).close?.();
     },
+  };
+}
+
+/**
+ * The S3 client library takes a noticeable part of a second to load; a run
+ * that never touches S3 (embedded storage) should not pay for it.
+ */
+function lazyS3Store(options: S3ArtifactStoreOptions): ArtifactStore & { close(): void } {
+  let loaded: Promise<ArtifactStore & { close(): void }> | undefined;
+  const store = () =>
+    (loaded ??= import('./adapters/s3-artifact-store.js').then(
+      (m) => new m.S3ArtifactStore(options),
+    ));
+  return {
+    location: `s3://${options.bucket}/${options.prefix ?? ''}`,
+    put: async (key, body) => (await store()).put(key, body),
+    get: async (key) => (await store()).get(key),
+    list: async (prefix) => (await store()).list(prefix),
+    delete: async (key) => (await store()).delete(key),
+    check: async () => (await store()).check(),
+    close: () => void loaded?.then((s) => s.close()),
   };
 }
 
