@@ -86,8 +86,8 @@ describe('checkPipelineDocument', () => {
     {
       name: 'repeated feature',
       doc: pipeline({ features: ['a', 'a'] }),
-      path: 'spec.features',
-      message: /repeat/,
+      path: 'spec.features[1]',
+      message: /repeats entry 0/,
     },
     {
       name: 'no features',

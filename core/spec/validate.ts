@@ -110,7 +110,14 @@ function toProblem(error: ErrorObject): SpecProblem {
         `must match the pattern ${String(error.params.pattern)}`;
       break;
     case 'uniqueItems':
-      message = `must not repeat an entry (items ${String(error.params.j)} and ${String(error.params.i)} are the same)`;
+      // Named at the repeated entry, as the API server names it.
+      {
+        const [first, second] = [Number(error.params.i), Number(error.params.j)].sort(
+          (a, b) => a - b,
+        );
+        path = `${path}[${second}]`;
+        message = `repeats entry ${first}; every entry must be different`;
+      }
       break;
     case 'x-kubernetes-validations': {
       const fieldPath = String(error.params.fieldPath ?? '');

@@ -14,6 +14,7 @@ import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { checkPipelineDocument } from '../../core/spec/load.js';
 import {
   clusterBinDir,
   clusterBinariesPresent,
@@ -243,6 +244,70 @@ describe('control plane', { skip, timeout: 600_000 }, () => {
     assert.equal(r.status, 422, JSON.stringify(r.body, null, 2));
     assert.match(r.body.message ?? '', /spec\.label/);
     assert.match(r.body.message ?? '', /label must not also be a feature/);
+  });
+
+  // `mlpipeline validate` claims to apply what the API server applies: the
+  // same documents must be accepted or rejected by both, at the same field.
+  const parity: { name: string; spec: Record<string, unknown>; path: string }[] = [
+    { name: 'no-source-kind', spec: { source: {} }, path: 'spec.source' },
+    {
+      name: 'two-model-stores',
+      spec: { modelStore: { s3: { bucket: 'abc' }, dir: { path: 'x' } } },
+      path: 'spec.modelStore',
+    },
+    {
+      name: 'sql-injection',
+      spec: { source: { mysql: { table: 'x; DROP TABLE y' } } },
+      path: 'spec.source.mysql.table',
+    },
+    { name: 'bad-feature', spec: { features: ['sepal length'] }, path: 'spec.features[0]' },
+    { name: 'repeated-feature', spec: { features: ['a', 'a'] }, path: 'spec.features[1]' },
+    { name: 'no-features', spec: { features: [] }, path: 'spec.features' },
+    {
+      name: 'test-fraction',
+      spec: { train: { testFraction: 0.9 } },
+      path: 'spec.train.testFraction',
+    },
+    {
+      name: 'learning-rate',
+      spec: { train: { params: { learningRate: 0 } } },
+      path: 'spec.train.params.learningRate',
+    },
+    { name: 'policy', spec: { concurrencyPolicy: 'Sometimes' }, path: 'spec.concurrencyPolicy' },
+    { name: 'missed-limit', spec: { missedRuns: { limit: 0 } }, path: 'spec.missedRuns.limit' },
+    {
+      name: 'retries',
+      spec: { stages: { train: { retries: -1 } } },
+      path: 'spec.stages.train.retries',
+    },
+    { name: 'unknown-field', spec: { shedule: '* * * * *' }, path: 'spec.shedule' },
+    { name: 'six-fields', spec: { schedule: '0 */2 * * * *' }, path: 'spec.schedule' },
+  ];
+  for (const c of parity) {
+    it(`agrees with mlpipeline validate: ${c.name} is rejected at ${c.path}`, async () => {
+      const doc = pipeline(`parity-${c.name}`, c.spec);
+      const offline = checkPipelineDocument(structuredClone(doc), '.');
+      assert.ok(
+        offline.some((p) => p.path === c.path || p.path.startsWith(`${c.path}`)),
+        `offline: ${JSON.stringify(offline)}`,
+      );
+      const r = await api('POST', `${PIPELINES}?dryRun=All&fieldValidation=Strict`, doc);
+      assert.ok(r.status >= 400 && r.status < 500, `API server accepted it: ${r.status}`);
+      const field = c.path.replace(/\[\d+\]$/, '');
+      assert.ok(
+        (r.body.message ?? '').includes(field),
+        `API server message does not name ${field}: ${r.body.message}`,
+      );
+    });
+  }
+
+  it('agrees with mlpipeline validate on a valid document', async () => {
+    const doc = pipeline('parity-valid', {
+      stages: { predict: { schedule: '*/5 * * * *', retries: 2 } },
+    });
+    assert.deepEqual(checkPipelineDocument(structuredClone(doc), '.'), []);
+    const r = await api('POST', `${PIPELINES}?dryRun=All&fieldValidation=Strict`, doc);
+    assert.equal(r.status, 201, JSON.stringify(r.body));
   });
 
   it('rejects a name longer than the CRD allows', async () => {
