@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -9,27 +9,14 @@ import { loadPipelines, type Pipeline } from '../core/spec/load.js';
 import { parseMysqlUrl } from '../jobs/adapters/mysql-config.js';
 import { MysqlResultsStore } from '../jobs/adapters/mysql-results-store.js';
 import { SqliteResultsStore } from '../jobs/adapters/sqlite-results-store.js';
+import { writePipelineFile } from '../test/fixtures/pipeline-file.js';
 import { testMysqlUrl } from '../test/infra/env.js';
 import { Scheduler } from './scheduler.js';
 
 const quiet = createLogger({ level: 'silent' });
 
 function pipeline(name: string, extra = ''): Pipeline {
-  const dir = mkdtempSync(join(tmpdir(), 'mlp-sched-'));
-  const file = join(dir, 'p.yaml');
-  writeFileSync(
-    file,
-    `apiVersion: mlpipeline.dev/v1alpha1
-kind: MLPipeline
-metadata: { name: ${name} }
-spec:
-  schedule: '*/2 * * * *'
-  source: { builtin: iris }
-  features: [sepal_length]
-  label: species
-${extra}`,
-  );
-  return loadPipelines(file)[0]!;
+  return loadPipelines(writePipelineFile(name, extra))[0]!;
 }
 
 /** A run starter that records what it was asked to run and finishes when told. */

@@ -12,6 +12,7 @@ import { readCurrentPointer } from '../../jobs/model-version.js';
 import { executeRun } from '../../jobs/run-executor.js';
 import { createRuntime, type Runtime } from '../../jobs/runtime.js';
 import { STAGE_FUNCTIONS } from '../../jobs/stages/index.js';
+import { writePipelineFile } from '../fixtures/pipeline-file.js';
 
 const examples = fileURLToPath(new URL('../../examples/', import.meta.url));
 const quiet = createLogger({ level: 'silent' });
@@ -46,25 +47,6 @@ async function run(
     sleep: () => Promise.resolve(),
   });
 }
-
-function writeSpec(dir: string, name: string, spec: string): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `apiVersion: mlpipeline.dev/v1alpha1
-kind: MLPipeline
-metadata: { name: ${name} }
-spec:
-  schedule: '*/2 * * * *'
-${spec}`,
-  );
-  return file;
-}
-
-const IRIS_SPEC = `  source: { builtin: iris }
-  features: [sepal_length, sepal_width, petal_length, petal_width]
-  label: species
-`;
 
 describe('a whole run with embedded storage', () => {
   it('trains and promotes a model of accuracy >= 0.9 and writes 150 predictions; a rerun adds none', async () => {
@@ -109,7 +91,7 @@ describe('a whole run with embedded storage', () => {
       {},
     );
     try {
-      const good = loadPipelines(writeSpec(dir, 'flowers', IRIS_SPEC))[0]!;
+      const good = loadPipelines(writePipelineFile('flowers', '', dir))[0]!;
       const first = await run(runtime, good, 'flowers-202612041530');
       assert.equal(first.phase, 'Succeeded', first.message);
       const store = runtime.artifactsFor(good);
@@ -124,8 +106,7 @@ describe('a whole run with embedded storage', () => {
       );
       writeFileSync(join(dir, 'huge.csv'), ['x1,x2,kind', ...rows].join('\n'));
       const diverging = loadPipelines(
-        writeSpec(
-          dir,
+        writePipelineFile(
           'flowers',
           `  source: { csv: { path: huge.csv } }
   features: [x1, x2]
@@ -133,6 +114,7 @@ describe('a whole run with embedded storage', () => {
   clean: { standardize: false }
   train: { algorithm: ml-logistic-regression, params: { numSteps: 50 } }
 `,
+          dir,
         ),
       )[0]!;
       const failed = await run(runtime, diverging, 'flowers-202612041532');

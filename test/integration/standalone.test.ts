@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import mysql from 'mysql2/promise';
+import { writePipelineFile } from '../fixtures/pipeline-file.js';
 import { testMysqlUrl } from '../infra/env.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -62,22 +63,10 @@ async function until<T>(
 }
 
 function everyMinute(dir: string, name: string): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `apiVersion: mlpipeline.dev/v1alpha1
-kind: MLPipeline
-metadata: { name: ${name} }
-spec:
-  schedule: '* * * * *'
+  const spec = `  schedule: '* * * * *'
   startingDeadlineSeconds: 60
-  source: { builtin: iris }
-  features: [sepal_length, sepal_width, petal_length, petal_width]
-  label: species
-  train: { params: { numSteps: 100 }, promotion: { minimum: 0.9 } }
-`,
-  );
-  return file;
+  train: { params: { numSteps: 100 }, promotion: { minimum: 0.9 } }`;
+  return writePipelineFile(name, spec, dir);
 }
 
 const started: Standalone[] = [];
