@@ -51,12 +51,6 @@ after(() => {
 
 artifactStoreSuite('S3', {
   open: () => Promise.resolve(newStore()),
-  // Known shortcoming of the test server, not of the store: s3rver 3.7.1
-  // encrypts continuation tokens with DES, which OpenSSL 3 (Node 18 and
-  // later) no longer offers, so its second page of a listing is an HTTP 500.
-  // Running the test services under node --openssl-legacy-provider, or an
-  // S3 server without this flaw, would let this case run.
-  skipPagination: 's3rver cannot serve a second listing page under OpenSSL 3 (DES tokens)',
 });
 
 describe('S3 artifact store', () => {
