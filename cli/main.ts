@@ -2,6 +2,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { messageOf } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { STAGES, type StageName } from '../core/ports.js';
+import { controllerCommand } from './controller.js';
 import { runCommand } from './run.js';
 import { stageCommand } from './stage.js';
 import { standaloneCommand } from './standalone.js';
@@ -75,6 +76,30 @@ program
   .action(async (opts: { file: string }) => {
     await standaloneCommand(opts.file);
   });
+
+program
+  .command('controller')
+  .description(
+    'the Kubernetes operator: watch MLPipelines, own their CronJobs and Jobs, write their status',
+  )
+  .option('-n, --namespace <ns>', 'watch one namespace (default: all)')
+  .option('--metrics-port <port>', 'port of /healthz, /readyz and /metrics', parsePort, 8080)
+  .option('--leader-elect', 'run as one of several replicas: only the Lease holder acts')
+  .action(async (opts: { namespace?: string; metricsPort: number; leaderElect?: boolean }) => {
+    await controllerCommand({
+      metricsPort: opts.metricsPort,
+      leaderElect: opts.leaderElect === true,
+      ...(opts.namespace !== undefined && { namespace: opts.namespace }),
+    });
+  });
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError('must be a whole number from 0 to 65535');
+  }
+  return port;
+}
 
 function parseRunId(value: string): string {
   if (!RUN_ID.test(value)) {

@@ -85,6 +85,11 @@ export interface MLPipelineStatus {
   recentRuns: RunStatus[];
   currentModel?: ModelStatus;
   lastPredictions?: PredictionsStatus;
+  /**
+   * The mlpipeline.dev/run-now value last acted on: a value is acted on once,
+   * even after its run's Jobs are pruned.
+   */
+  handledRunNow?: string;
 }
 
 export interface StatusInput {
@@ -115,6 +120,8 @@ export interface StatusInput {
   nextScheduleTime?: Date;
   /** Slots skipped this pass. */
   skippedSlots?: readonly SkippedSlot[];
+  /** The run-now value acted on this pass; without it the previous status's is kept. */
+  handledRunNow?: string;
 }
 
 /** Status messages are for people: long pod output is cut, so status stays small. */
@@ -434,6 +441,8 @@ export function buildStatus(input: StatusInput): MLPipelineStatus {
   } else if (input.lastPredictions === undefined && previous?.lastPredictions !== undefined) {
     status.lastPredictions = previous.lastPredictions;
   }
+  const handledRunNow = input.handledRunNow ?? previous?.handledRunNow;
+  if (handledRunNow !== undefined) status.handledRunNow = handledRunNow;
   return status;
 }
 

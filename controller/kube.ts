@@ -1,0 +1,192 @@
+/**
+ * The one module that talks to the API server for reconcile: typed calls for
+ * the objects the controller reads and writes, "not found" as undefined,
+ * API errors sorted by what the caller does about them, and every request
+ * counted. Writes pass through a gate, so a replica that is not the leader,
+ * or has just lost the lease, cannot change anything even from a pass that
+ * was already running.
+ */
+import {
+  ApiException,
+  BatchV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  createConfiguration,
+  CustomObjectsApi,
+  ServerConfiguration,
+  type CoreV1Event,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1CronJob,
+  type V1Job,
+  type V1ObjectMeta,
+} from '@kubernetes/client-node';
+
+import type { MLPipelineSpec } from '../core/spec/types.generated.js';
+import { API_GROUP } from './names.js';
+import type { MLPipelineStatus } from './status.js';
+
+export const PLURAL = 'mlpipelines';
+export const VERSION = 'v1alpha1';
+
+/** An MLPipeline as the API server returns it. */
+export interface MLPipelineResource extends KubernetesObject {
+  metadata: V1ObjectMeta;
+  spec: MLPipelineSpec;
+  status?: MLPipelineStatus;
+}
+
+/** A write attempted while this replica does not hold the lease. */
+export class NotLeaderError extends Error {
+  constructor() {
+    super('this replica is not the leader: nothing is written');
+    this.name = 'NotLeaderError';
+  }
+}
+
+interface StatusBody {
+  reason?: string;
+  message?: string;
+}
+
+/** The API server's reason (AlreadyExists, Conflict, NotFound, ...), when err is an API error. */
+export function apiReason(
+  err: unknown,
+): { code: number; reason?: string; message?: string } | undefined {
+  if (!(err instanceof ApiException)) return undefined;
+  const raw: unknown = err.body;
+  let body: StatusBody = {};
+  if (typeof raw === 'string') {
+    try {
+      body = JSON.parse(raw) as StatusBody;
+    } catch {
+      body = { message: raw };
+    }
+  } else if (raw !== null && typeof raw === 'object') {
+    body = raw;
+  }
+  return { code: err.code, reason: body.reason, message: body.message };
+}
+
+export const isNotFound = (err: unknown) => apiReason(err)?.code === 404;
+export const isAlreadyExists = (err: unknown) => apiReason(err)?.reason === 'AlreadyExists';
+export const isConflict = (err: unknown) => apiReason(err)?.reason === 'Conflict';
+
+/** undefined for a 404; any other error is thrown. */
+export async function orUndefined<T>(call: Promise<T>): Promise<T | undefined> {
+  try {
+    return await call;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export interface RequestRecord {
+  method: string;
+  url: string;
+}
+
+export interface ClientOptions {
+  /** Called before every request, for metrics and tests. */
+  onRequest?: (request: RequestRecord) => void;
+  /** Writes (anything but GET) are refused unless this says yes. */
+  mayWrite?: () => boolean;
+}
+
+/** The generated API clients, sharing one configuration with the counter and the write gate. */
+export function makeClients(kc: KubeConfig, options: ClientOptions = {}) {
+  const cluster = kc.getCurrentCluster();
+  if (cluster === null) throw new Error('the kubeconfig names no current cluster');
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [
+      {
+        pre: (context) => {
+          const method = String(context.getHttpMethod());
+          if (method !== 'GET' && options.mayWrite !== undefined && !options.mayWrite()) {
+            return Promise.reject(new NotLeaderError());
+          }
+          options.onRequest?.({ method, url: context.getUrl() });
+          return Promise.resolve(context);
+        },
+        post: (context) => Promise.resolve(context),
+      },
+    ],
+  });
+  return {
+    batch: new BatchV1Api(configuration),
+    core: new CoreV1Api(configuration),
+    custom: new CustomObjectsApi(configuration),
+    coordination: new CoordinationV1Api(configuration),
+  };
+}
+
+export type Clients = ReturnType<typeof makeClients>;
+
+/** What reconcile does to the cluster; tests can stand in a fake. */
+export interface ClusterApi {
+  getPipeline(namespace: string, name: string): Promise<MLPipelineResource | undefined>;
+  replacePipelineStatus(pipeline: MLPipelineResource): Promise<MLPipelineResource>;
+  getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
+  createConfigMap(body: V1ConfigMap): Promise<V1ConfigMap>;
+  replaceConfigMap(body: V1ConfigMap): Promise<V1ConfigMap>;
+  getCronJob(namespace: string, name: string): Promise<V1CronJob | undefined>;
+  createCronJob(body: V1CronJob): Promise<V1CronJob>;
+  replaceCronJob(body: V1CronJob): Promise<V1CronJob>;
+  createJob(body: V1Job): Promise<V1Job>;
+  /** Deletes a Job and, in the background, its pods. */
+  deleteJob(namespace: string, name: string): Promise<void>;
+  createEvent(body: CoreV1Event): Promise<void>;
+}
+
+function must(meta: V1ObjectMeta | undefined): { name: string; namespace: string } {
+  if (!meta?.name || !meta.namespace) throw new TypeError('object without name or namespace');
+  return { name: meta.name, namespace: meta.namespace };
+}
+
+export function clusterApi(clients: Clients): ClusterApi {
+  const { batch, core, custom } = clients;
+  const pipelineRef = { group: API_GROUP, version: VERSION, plural: PLURAL };
+  return {
+    async getPipeline(namespace, name) {
+      const found: unknown = await orUndefined(
+        custom.getNamespacedCustomObject({ ...pipelineRef, namespace, name }),
+      );
+      return found as MLPipelineResource | undefined;
+    },
+    async replacePipelineStatus(pipeline) {
+      const written: unknown = await custom.replaceNamespacedCustomObjectStatus({
+        ...pipelineRef,
+        ...must(pipeline.metadata),
+        body: pipeline,
+      });
+      return written as MLPipelineResource;
+    },
+    getConfigMap: (namespace, name) =>
+      orUndefined(core.readNamespacedConfigMap({ namespace, name })),
+    createConfigMap: (body) =>
+      core.createNamespacedConfigMap({ namespace: must(body.metadata).namespace, body }),
+    replaceConfigMap: (body) => core.replaceNamespacedConfigMap({ ...must(body.metadata), body }),
+    getCronJob: (namespace, name) => orUndefined(batch.readNamespacedCronJob({ namespace, name })),
+    createCronJob: (body) =>
+      batch.createNamespacedCronJob({ namespace: must(body.metadata).namespace, body }),
+    replaceCronJob: (body) => batch.replaceNamespacedCronJob({ ...must(body.metadata), body }),
+    createJob: (body) =>
+      batch.createNamespacedJob({ namespace: must(body.metadata).namespace, body }),
+    async deleteJob(namespace, name) {
+      try {
+        await batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
+    async createEvent(body) {
+      const namespace = body.metadata?.namespace;
+      if (!namespace) throw new TypeError('event without namespace');
+      await core.createNamespacedEvent({ namespace, body });
+    },
+  };
+}

@@ -1,0 +1,617 @@
+/**
+ * One reconcile pass of one pipeline: the thin layer that carries out what
+ * the pure modules decide (desired.ts, chaining.ts, runs.ts, status.ts,
+ * events.ts, core/schedule). It reads from the informers' caches, and writes
+ * only what differs, so a pass over a pipeline where nothing happened makes
+ * no API write at all.
+ *
+ * Order matters for restarts: Jobs are created before the status that
+ * records their slot is written. A pass that dies in between is repeated;
+ * the same slot gives the same run id and the same Job name, and the
+ * create answers "already exists".
+ */
+import type {
+  CoreV1Event,
+  KubernetesObject,
+  V1ConfigMap,
+  V1CronJob,
+  V1Job,
+  V1Pod,
+} from '@kubernetes/client-node';
+
+import { messageOf } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import type { StageName } from '../core/ports.js';
+import {
+  decideConcurrency,
+  planDueRuns,
+  scheduleKeys,
+  type DueRun,
+  type SkippedSlot,
+} from '../core/schedule/index.js';
+import { nextJob, stageJob } from './chaining.js';
+import {
+  clusterSpecProblems,
+  configMapNeedsUpdate,
+  cronJobNeedsUpdate,
+  cronJobUpdate,
+  desiredConfigMap,
+  desiredCronJobs,
+  isOwnedBy,
+  type ControllerSettings,
+  type PipelineObject,
+} from './desired.js';
+import { transitionEvents, type PipelineEvent } from './events.js';
+import { isAlreadyExists, isNotFound, type ClusterApi, type MLPipelineResource } from './kube.js';
+import type { ControllerMetrics } from './metrics.js';
+import {
+  ANNOTATION_RUN_NOW,
+  API_VERSION,
+  configMapName,
+  KIND,
+  LABEL_PIPELINE,
+  runNowRunId,
+} from './names.js';
+import type { HandlerResult } from './queue.js';
+import { Reason } from './reasons.js';
+import { activeRunIds, isoTime, jobIdentity, jobPhase, jobsToPrune, observedRuns } from './runs.js';
+import { buildStatus, statusChanged, type StatusInput } from './status.js';
+import { parseKey } from './watch.js';
+
+/** The read side of an informer. */
+export interface Cache<T> {
+  get(name: string, namespace?: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+export interface Caches {
+  pipelines: Cache<MLPipelineResource>;
+  cronJobs: Cache<V1CronJob>;
+  jobs: Cache<V1Job>;
+  configMaps: Cache<V1ConfigMap>;
+  pods: Cache<V1Pod>;
+}
+
+/** The model store's current pointer, as status shows it; null when none is promoted. */
+export type ModelReader = (pipeline: PipelineObject) => Promise<StatusInput['currentModel']>;
+
+export interface ReconcilerOptions {
+  api: ClusterApi;
+  caches: Caches;
+  settings: ControllerSettings;
+  log: Logger;
+  /** Reads the current model pointer; without it status keeps what it had. */
+  readModel?: ModelReader;
+  /** How long a model read is reused while no train Job finished (default 60 s). */
+  modelRefreshMs?: number;
+  now?: () => Date;
+  metrics?: ControllerMetrics;
+  /** Who writes events: this replica's identity. */
+  identity?: string;
+}
+
+const COMPONENT = 'mlpipeline-controller';
+/** Requeue a little after a slot, so the slot is due when the pass runs. */
+const SLOT_MARGIN_MS = 50;
+/** A slot months away is still looked at hourly: the clock may have jumped, the spec may change. */
+const MAX_REQUEUE_MS = 60 * 60_000;
+
+interface Owned<T> {
+  object: T | undefined;
+  foreign: boolean;
+}
+
+export class Reconciler {
+  readonly #options: ReconcilerOptions;
+  readonly #now: () => Date;
+  /** Status writes the cache may not show yet, by key: used while the cache still has the object they replaced. */
+  readonly #written = new Map<string, { basedOn: string; object: MLPipelineResource }>();
+  readonly #models = new Map<
+    string,
+    { at: number; trainJobs: string; value: StatusInput['currentModel'] }
+  >();
+
+  constructor(options: ReconcilerOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** One pass over the pipeline named by key ("namespace/name"). Throws what should be retried. */
+  async reconcile(key: string): Promise<HandlerResult> {
+    const { namespace, name } = parseKey(key);
+    const resource = this.#current(key, this.#options.caches.pipelines.get(name, namespace));
+    // Gone, or going: the garbage collector deletes what it owned.
+    if (resource === undefined || resource.metadata.deletionTimestamp !== undefined) {
+      this.#written.delete(key);
+      this.#models.delete(key);
+      return {};
+    }
+
+    const pipeline: PipelineObject = {
+      name,
+      namespace,
+      uid: resource.metadata.uid ?? '',
+      generation: resource.metadata.generation ?? 0,
+      spec: resource.spec,
+    };
+    const log = this.#options.log.child({ pipeline: key });
+    const now = this.#now();
+    const previous = resource.status;
+
+    // The spec: a problem only the user can fix is reported, never retried.
+    const specProblems = clusterSpecProblems(pipeline.spec, this.#options.settings);
+
+    // The ConfigMap and the CronJobs, created or brought up to date.
+    const configMap =
+      specProblems.length === 0
+        ? await this.#ensureConfigMap(pipeline, log)
+        : {
+            object: this.#options.caches.configMaps.get(configMapName(name), namespace),
+            foreign: false,
+          };
+    const cronJobs = specProblems.length === 0 ? await this.#ensureCronJobs(pipeline, log) : [];
+    const foreign = configMap.foreign || cronJobs.some((c) => c.foreign);
+    const canRun = specProblems.length === 0 && !foreign;
+
+    // Runs: chain finished stages, start due and requested runs, prune old ones.
+    const jobs = this.#jobsOf(pipeline);
+    let skipped: SkippedSlot[] = [];
+    let lastScheduleTimes: Record<string, Date> | undefined;
+    let nextScheduleTime: Date | undefined;
+    let handledRunNow: string | undefined;
+    const extraEvents: PipelineEvent[] = [];
+    if (canRun) {
+      await this.#chain(pipeline, jobs, now, log);
+      const schedule = await this.#schedule(pipeline, resource, jobs, now, log);
+      ({ skipped, lastScheduleTimes, nextScheduleTime } = schedule);
+      const manual = await this.#runNow(pipeline, resource, jobs, now, log);
+      handledRunNow = manual.handled;
+      if (manual.skipped !== undefined) skipped.push(manual.skipped);
+      if (manual.event !== undefined) extraEvents.push(manual.event);
+      await this.#prune(pipeline, jobs, log);
+    }
+
+    // Status, from what exists now; written only when it changed, with its events.
+    const status = buildStatus({
+      pipeline,
+      jobs,
+      podFailures: this.#podFailures(pipeline, jobs),
+      cronJobs: cronJobs.flatMap((c) => (c.object ? [c.object] : [])),
+      configMap: configMap.object,
+      specProblems,
+      currentModel: await this.#model(pipeline, jobs, log),
+      previous,
+      now,
+      ...(lastScheduleTimes && { lastScheduleTimes }),
+      ...(nextScheduleTime && { nextScheduleTime }),
+      skippedSlots: skipped,
+      ...(handledRunNow !== undefined && { handledRunNow }),
+    });
+    if (statusChanged(previous, status)) {
+      let written: MLPipelineResource;
+      try {
+        written = await this.#options.api.replacePipelineStatus({ ...resource, status });
+      } catch (err) {
+        // Deleted since the cache was filled: nothing left to report on.
+        if (isNotFound(err)) return {};
+        throw err;
+      }
+      this.#written.set(key, { basedOn: resource.metadata.resourceVersion ?? '', object: written });
+      log.info(
+        {
+          generation: pipeline.generation,
+          conditions: status.conditions.map((c) => `${c.type}=${c.status}`),
+        },
+        'status updated',
+      );
+      await this.#record(written, [...transitionEvents(previous, status), ...extraEvents], log);
+    }
+
+    if (!canRun || nextScheduleTime === undefined || pipeline.spec.suspend) return {};
+    const untilSlot = nextScheduleTime.getTime() - this.#now().getTime() + SLOT_MARGIN_MS;
+    return { requeueAfterMs: Math.min(MAX_REQUEUE_MS, Math.max(0, untilSlot)) };
+  }
+
+  /** The cached pipeline, or the one this replica wrote when the cache has not caught up. */
+  #current(key: string, cached: MLPipelineResource | undefined): MLPipelineResource | undefined {
+    const written = this.#written.get(key);
+    if (cached === undefined || written === undefined) return cached;
+    if (cached.metadata.resourceVersion === written.basedOn) return written.object;
+    this.#written.delete(key);
+    return cached;
+  }
+
+  async #ensure<T extends KubernetesObject>(
+    desired: T,
+    kind: string,
+    pipeline: PipelineObject,
+    log: Logger,
+    ops: {
+      cached: T | undefined;
+      get: () => Promise<T | undefined>;
+      create: (body: T) => Promise<T>;
+      needsUpdate: (actual: T, desired: T) => boolean;
+      update: (actual: T) => Promise<T>;
+    },
+  ): Promise<Owned<T>> {
+    const name = desired.metadata?.name ?? '';
+    // Not in the cache: not ours (no label), or not there yet; the API server knows which.
+    let actual = ops.cached ?? (await ops.get());
+    if (actual === undefined) {
+      try {
+        const created = await ops.create(desired);
+        log.info({ kind, name }, 'created');
+        return { object: created, foreign: false };
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        actual = await ops.get();
+        if (actual === undefined) throw err;
+      }
+    }
+    if (!isOwnedBy(actual, pipeline.uid)) {
+      // Reported once, by the ObjectNotOurs event when the condition appears; this repeats every pass.
+      log.debug({ kind, name }, 'an object with our name is not ours; left alone');
+      return { object: actual, foreign: true };
+    }
+    if (ops.needsUpdate(actual, desired)) {
+      const updated = await ops.update(actual);
+      log.info({ kind, name }, 'updated');
+      return { object: updated, foreign: false };
+    }
+    return { object: actual, foreign: false };
+  }
+
+  #ensureConfigMap(pipeline: PipelineObject, log: Logger): Promise<Owned<V1ConfigMap>> {
+    const { api, caches } = this.#options;
+    const desired = desiredConfigMap(pipeline);
+    const name = desired.metadata!.name!;
+    return this.#ensure(desired, 'ConfigMap', pipeline, log, {
+      cached: caches.configMaps.get(name, pipeline.namespace),
+      get: () => api.getConfigMap(pipeline.namespace, name),
+      create: (body) => api.createConfigMap(body),
+      needsUpdate: configMapNeedsUpdate,
+      update: (actual) =>
+        api.replaceConfigMap({
+          ...actual,
+          metadata: {
+            ...actual.metadata,
+            labels: { ...actual.metadata?.labels, ...desired.metadata?.labels },
+          },
+          data: desired.data,
+        }),
+    });
+  }
+
+  async #ensureCronJobs(pipeline: PipelineObject, log: Logger): Promise<Owned<V1CronJob>[]> {
+    const { api, caches, settings } = this.#options;
+    const results: Owned<V1CronJob>[] = [];
+    for (const desired of desiredCronJobs(pipeline, settings)) {
+      const name = desired.metadata!.name!;
+      results.push(
+        await this.#ensure(desired, 'CronJob', pipeline, log, {
+          cached: caches.cronJobs.get(name, pipeline.namespace),
+          get: () => api.getCronJob(pipeline.namespace, name),
+          create: (body) => api.createCronJob(body),
+          needsUpdate: cronJobNeedsUpdate,
+          update: (actual) => api.replaceCronJob(cronJobUpdate(actual, desired)),
+        }),
+      );
+    }
+    return results;
+  }
+
+  /** The pipeline's Jobs: labelled with its name and owned by this very MLPipeline (not a deleted namesake). */
+  #jobsOf(pipeline: PipelineObject): V1Job[] {
+    return this.#options.caches.jobs
+      .list(pipeline.namespace)
+      .filter(
+        (job) =>
+          job.metadata?.labels?.[LABEL_PIPELINE] === pipeline.name && isOwnedBy(job, pipeline.uid),
+      );
+  }
+
+  /** Creates job unless a Job of that name is known; adds it to jobs. True when this call created it. */
+  async #createJob(job: V1Job, jobs: V1Job[]): Promise<boolean> {
+    const name = job.metadata?.name;
+    if (jobs.some((j) => j.metadata?.name === name)) return false;
+    try {
+      jobs.push(await this.#options.api.createJob(job));
+      return true;
+    } catch (err) {
+      // Created by an earlier pass the cache does not show yet: the same name is the same run and stage.
+      if (!isAlreadyExists(err)) throw err;
+      jobs.push(job);
+      return false;
+    }
+  }
+
+  async #chain(pipeline: PipelineObject, jobs: V1Job[], now: Date, log: Logger): Promise<void> {
+    for (const job of [...jobs]) {
+      const phase = jobPhase(job);
+      if (phase !== 'Succeeded' && phase !== 'Failed') continue;
+      const decision = nextJob(pipeline, this.#options.settings, {
+        job,
+        succeeded: phase === 'Succeeded',
+      });
+      if (decision.action !== 'create') continue;
+      if (!(await this.#createJob(decision.job, jobs))) continue;
+
+      const finishedAt = finishTime(job);
+      if (finishedAt !== undefined) {
+        this.#options.metrics?.chainingLatency.observe(
+          Math.max(0, now.getTime() - finishedAt) / 1000,
+        );
+      }
+      log.info(
+        {
+          run: decision.runId,
+          stage: decision.stage,
+          job: decision.job.metadata?.name,
+          after: jobIdentity(job)?.stage,
+        },
+        'next stage started',
+      );
+    }
+  }
+
+  async #startRun(
+    pipeline: PipelineObject,
+    due: Pick<DueRun, 'runId' | 'startStage'> & { trigger: string },
+    jobs: V1Job[],
+    log: Logger,
+  ): Promise<void> {
+    const job = stageJob(pipeline, this.#options.settings, due.runId, due.startStage);
+    if (await this.#createJob(job, jobs)) {
+      this.#options.metrics?.runsStarted.inc({ trigger: due.trigger });
+      log.info(
+        { run: due.runId, stage: due.startStage, job: job.metadata?.name, trigger: due.trigger },
+        'run started',
+      );
+    }
+  }
+
+  /**
+   * Applies the concurrency policy to a run about to start; returns why it
+   * was skipped, or undefined once it has started.
+   */
+  async #admit(
+    pipeline: PipelineObject,
+    due: Pick<DueRun, 'runId' | 'startStage'> & { trigger: string },
+    jobs: V1Job[],
+    log: Logger,
+  ): Promise<string | undefined> {
+    const runs = observedRuns(pipeline.name, jobs);
+    if (runs.some((run) => run.runId === due.runId)) return undefined;
+    const decision = decideConcurrency(pipeline.spec.concurrencyPolicy, activeRunIds(runs));
+    if (decision.action === 'skip') {
+      log.warn({ run: due.runId, stage: due.startStage, reason: decision.reason }, 'run skipped');
+      return decision.reason;
+    }
+    if (decision.action === 'replace') {
+      for (const run of runs.filter((r) => decision.cancel.includes(r.runId))) {
+        for (const job of Object.values(run.jobs)) {
+          const name = job.metadata?.name ?? '';
+          await this.#options.api.deleteJob(pipeline.namespace, name);
+          jobs.splice(jobs.indexOf(job), 1);
+          log.info({ run: run.runId, stage: jobIdentity(job)?.stage, job: name }, 'run replaced');
+        }
+      }
+    }
+    await this.#startRun(pipeline, due, jobs, log);
+    return undefined;
+  }
+
+  async #schedule(
+    pipeline: PipelineObject,
+    resource: MLPipelineResource,
+    jobs: V1Job[],
+    now: Date,
+    log: Logger,
+  ) {
+    const { spec } = pipeline;
+    const remembered = resource.status?.lastScheduleTimes ?? {};
+    const created = isoTime(resource.metadata.creationTimestamp);
+    const skipped: SkippedSlot[] = [];
+    const lastScheduleTimes: Record<string, Date> = {};
+    let nextScheduleTime: Date | undefined;
+
+    for (const source of scheduleKeys(spec)) {
+      const last = remembered[source.key];
+      const plan = planDueRuns({
+        pipeline: pipeline.name,
+        scheduleKey: source.key,
+        startStage: source.startStage,
+        schedule: source.schedule,
+        timeZone: source.timeZone,
+        now,
+        lastScheduleTime: last === undefined ? undefined : new Date(last),
+        startingDeadlineSeconds: spec.startingDeadlineSeconds,
+        missedRuns: spec.missedRuns,
+        ...(created !== undefined && { createdAt: new Date(created) }),
+      });
+      if (plan.newLastScheduleTime !== undefined)
+        lastScheduleTimes[source.key] = plan.newLastScheduleTime;
+      if (nextScheduleTime === undefined || plan.nextRunAt < nextScheduleTime)
+        nextScheduleTime = plan.nextRunAt;
+      // Slots that pass while suspended are not owed on resume: they are only marked handled.
+      if (spec.suspend) continue;
+
+      skipped.push(...plan.skipped);
+      for (const due of plan.run) {
+        const reason = await this.#admit(pipeline, due, jobs, log);
+        if (reason !== undefined) {
+          skipped.push({ runId: due.runId, scheduledAt: due.scheduledAt, reason, count: 1 });
+        }
+      }
+    }
+    return { skipped, lastScheduleTimes, nextScheduleTime };
+  }
+
+  /** The run-now annotation: a new value starts one manual run at collect, once. */
+  async #runNow(
+    pipeline: PipelineObject,
+    resource: MLPipelineResource,
+    jobs: V1Job[],
+    now: Date,
+    log: Logger,
+  ): Promise<{ handled?: string; skipped?: SkippedSlot; event?: PipelineEvent }> {
+    const value = resource.metadata.annotations?.[ANNOTATION_RUN_NOW];
+    if (value === undefined || value === resource.status?.handledRunNow) return {};
+    const runId = runNowRunId(pipeline.name, value);
+    if (runId === undefined) {
+      return {
+        handled: value,
+        event: {
+          type: 'Warning',
+          reason: Reason.InvalidRunNow,
+          message: `${ANNOTATION_RUN_NOW} is "${value}", not a time such as ${now.toISOString()}: no run started`,
+        },
+      };
+    }
+    const startStage: StageName = 'collect';
+    const reason = await this.#admit(pipeline, { runId, startStage, trigger: 'manual' }, jobs, log);
+    if (reason === undefined) return { handled: value };
+    return { handled: value, skipped: { runId, scheduledAt: now, reason, count: 1 } };
+  }
+
+  async #prune(pipeline: PipelineObject, jobs: V1Job[], log: Logger): Promise<void> {
+    const old = jobsToPrune(observedRuns(pipeline.name, jobs), pipeline.spec.historyLimit);
+    for (const job of old) {
+      const name = job.metadata?.name ?? '';
+      await this.#options.api.deleteJob(pipeline.namespace, name);
+      jobs.splice(jobs.indexOf(job), 1);
+      const identity = jobIdentity(job);
+      log.info({ run: identity?.runId, stage: identity?.stage, job: name }, 'old run pruned');
+    }
+  }
+
+  /** Why each failed Job's newest pod failed, from the pod cache. */
+  #podFailures(pipeline: PipelineObject, jobs: readonly V1Job[]): Record<string, string> {
+    const failures: Record<string, string> = {};
+    const pods = this.#options.caches.pods.list(pipeline.namespace);
+    for (const job of jobs) {
+      if (jobPhase(job) !== 'Failed') continue;
+      const name = job.metadata?.name ?? '';
+      const newest = pods
+        .filter((pod) => {
+          const labels = pod.metadata?.labels ?? {};
+          return labels['batch.kubernetes.io/job-name'] === name || labels['job-name'] === name;
+        })
+        .sort(
+          (a, b) =>
+            new Date(b.metadata?.creationTimestamp ?? 0).getTime() -
+            new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
+        )[0];
+      const reason = newest && podFailureReason(newest);
+      if (reason) failures[name] = reason;
+    }
+    return failures;
+  }
+
+  async #model(
+    pipeline: PipelineObject,
+    jobs: readonly V1Job[],
+    log: Logger,
+  ): Promise<StatusInput['currentModel']> {
+    const read = this.#options.readModel;
+    if (read === undefined) return undefined;
+    const key = `${pipeline.namespace}/${pipeline.name}`;
+    // A new succeeded train Job is when the pointer may have moved; otherwise a read is reused a while.
+    const trainJobs = jobs
+      .filter((job) => jobIdentity(job)?.stage === 'train' && jobPhase(job) === 'Succeeded')
+      .map((job) => job.metadata?.name ?? '')
+      .sort()
+      .join(',');
+    const cached = this.#models.get(key);
+    const now = this.#now().getTime();
+    if (
+      cached !== undefined &&
+      cached.trainJobs === trainJobs &&
+      now - cached.at < (this.#options.modelRefreshMs ?? 60_000)
+    ) {
+      return cached.value;
+    }
+    try {
+      const value = await read(pipeline);
+      this.#models.set(key, { at: now, trainJobs, value });
+      return value;
+    } catch (err) {
+      log.warn(
+        { err: messageOf(err) },
+        'cannot read the current model pointer; status keeps the last one',
+      );
+      return undefined;
+    }
+  }
+
+  async #record(pipeline: MLPipelineResource, events: PipelineEvent[], log: Logger): Promise<void> {
+    const { api, metrics, identity } = this.#options;
+    const meta = pipeline.metadata;
+    for (const event of events) {
+      if (event.reason === Reason.RunSucceeded) metrics?.runsSucceeded.inc();
+      if (event.reason === Reason.RunFailed) metrics?.runsFailed.inc();
+      if (event.reason === Reason.RunSkipped) metrics?.runsSkipped.inc();
+      const now = this.#now();
+      const body: CoreV1Event = {
+        metadata: { generateName: `${meta.name}.`, namespace: meta.namespace },
+        involvedObject: {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name: meta.name,
+          namespace: meta.namespace,
+          uid: meta.uid,
+          resourceVersion: meta.resourceVersion,
+        },
+        type: event.type,
+        reason: event.reason,
+        message: event.message,
+        source: { component: COMPONENT },
+        reportingComponent: `mlpipeline.dev/controller`,
+        reportingInstance: identity ?? COMPONENT,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count: 1,
+      };
+      try {
+        await api.createEvent(body);
+      } catch (err) {
+        // Events are for people; losing one must not repeat a pass that has already written status.
+        log.warn({ reason: event.reason, err: messageOf(err) }, 'cannot record event');
+      }
+      const line = { reason: event.reason, type: event.type, message: event.message };
+      if (event.type === 'Warning') log.warn(line, 'event');
+      else log.info(line, 'event');
+    }
+  }
+}
+
+/** When a finished Job finished: its completion time, or its Failed condition's time. */
+function finishTime(job: V1Job): number | undefined {
+  const completed = isoTime(job.status?.completionTime);
+  if (completed !== undefined) return Date.parse(completed);
+  const condition = (job.status?.conditions ?? []).find(
+    (c) =>
+      c.status === 'True' &&
+      ['Complete', 'SuccessCriteriaMet', 'Failed', 'FailureTarget'].includes(c.type),
+  );
+  const at = isoTime(condition?.lastTransitionTime);
+  return at === undefined ? undefined : Date.parse(at);
+}
+
+/** A pod's failure in one line: the container's termination reason and exit code, or the pod's reason. */
+export function podFailureReason(pod: V1Pod): string | undefined {
+  for (const status of pod.status?.containerStatuses ?? []) {
+    const terminated = status.state?.terminated ?? status.lastState?.terminated;
+    if (terminated !== undefined && terminated.exitCode !== 0) {
+      const message = terminated.message?.trim();
+      return `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})${message ? `: ${message}` : ''}`;
+    }
+    const waiting = status.state?.waiting;
+    if (waiting?.reason !== undefined && waiting.reason !== 'ContainerCreating') {
+      return `${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+    }
+  }
+  if (pod.status?.reason)
+    return `${pod.status.reason}${pod.status.message ? `: ${pod.status.message}` : ''}`;
+  return undefined;
+}
