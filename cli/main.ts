@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { messageOf } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, logProcessWarnings } from '../core/log.js';
 import { STAGES, type StageName } from '../core/ports.js';
 import { controllerCommand } from './controller.js';
 import { runCommand } from './run.js';
@@ -12,13 +12,7 @@ import { validateCommand } from './validate.js';
  * One entry point for every role: the subcommand picks what this process is
  * (a Job pod's stage, the single-container scheduler, a one-off run, ...).
  */
-// Process warnings (a library announcing its future Node requirement, say) go
-// to the JSON log like everything else, instead of free text on stderr.
-process.removeAllListeners('warning');
-const warningLog = createLogger({ destination: process.stderr });
-process.on('warning', (warning) =>
-  warningLog.warn({ warning: warning.name }, warning.message.replace(/\s+/g, ' ')),
-);
+logProcessWarnings(createLogger({ destination: process.stderr }));
 
 const RUN_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 

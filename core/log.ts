@@ -21,3 +21,14 @@ export function createLogger(
     options.destination ?? process.stdout,
   );
 }
+
+/**
+ * Process warnings (a library announcing its future Node requirement, say) go
+ * to the JSON log like everything else, instead of free text on stderr.
+ */
+export function logProcessWarnings(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) =>
+    log.warn({ warning: warning.name }, warning.message.replace(/\s+/g, ' ')),
+  );
+}

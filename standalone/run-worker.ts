@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { configFromEnv } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
-import { createLogger } from '../core/log.js';
+import { createLogger, logProcessWarnings } from '../core/log.js';
 import type { RunRecord } from '../core/ports.js';
 import { loadPipelines } from '../core/spec/load.js';
 import { executeRun } from '../jobs/run-executor.js';
@@ -31,6 +31,7 @@ port.on('message', (message: { type: string; reason?: string }) => {
 });
 
 const log = createLogger().child({ pipeline: input.pipeline, run: input.run.runId });
+logProcessWarnings(log);
 try {
   const pipeline = loadPipelines(input.file).find((p) => p.name === input.pipeline);
   if (!pipeline) throw new Error(`${input.file} no longer defines pipeline ${input.pipeline}`);
