@@ -310,6 +310,9 @@ function stagePodSpec(
     image: settings.image,
     imagePullPolicy: settings.imagePullPolicy,
     command: ['mlpipeline', 'stage', stage],
+    // A stage reports why it failed in its log, and writes no termination-message file:
+    // with this, the kubelet puts the log's tail in the pod status, where status reads it.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
     env,
     ...(envFrom.length > 0 && { envFrom }),
     ...(resources && { resources }),
@@ -418,6 +421,7 @@ function projectContainer(container: V1Container) {
     command: container.command,
     args: container.args?.length ? container.args : undefined,
     workingDir: emptyAsUndefined(container.workingDir),
+    terminationMessagePolicy: container.terminationMessagePolicy ?? 'File',
     env: (container.env ?? []).map((variable) => {
       const from = variable.valueFrom;
       return {

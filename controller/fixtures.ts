@@ -157,7 +157,7 @@ export function apiDefaulted(cronJob: V1CronJob): V1CronJob {
   }
   for (const container of pod.containers) {
     container.terminationMessagePath = '/dev/termination-log';
-    container.terminationMessagePolicy = 'File';
+    container.terminationMessagePolicy ??= 'File';
     container.imagePullPolicy ??= 'IfNotPresent';
     container.resources ??= {};
     for (const variable of container.env ?? []) {

@@ -36,7 +36,9 @@
  * - The working directory is workingDir rewritten as above, or else a folder of
  *   the container's own, since the image's filesystem does not exist here.
  * - stdout and stderr go to <workDir>/pods/<namespace>/<pod>/logs/; the last
- *   1 KB of stderr becomes the terminated state's message.
+ *   1 KB of stderr becomes the terminated state's message, or, for a failed
+ *   container with terminationMessagePolicy FallbackToLogsOnError and nothing
+ *   on stderr, the last 1 KB of stdout (a real kubelet reads the merged log).
  *
  * Each container runs in a process group of its own, which stands in for the
  * container: signals go to the whole group, and when the main process exits
@@ -45,7 +47,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, openSync, closeSync, type WriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
 import {
   availableParallelism,
   constants as osConstants,
@@ -1425,11 +1427,18 @@ class PodWorker {
 
     const { exitCode, stderrTail } = await proc.exited;
     this.processes.delete(proc);
+    // A program that logs to stdout only still explains its failure, as with a real kubelet.
+    const message =
+      stderrTail === '' &&
+      exitCode !== 0 &&
+      container.terminationMessagePolicy === 'FallbackToLogsOnError'
+        ? await fileTail(stdoutFile)
+        : stderrTail;
     record.state = {
       terminated: {
         exitCode,
         reason: exitCode === 0 ? 'Completed' : 'Error',
-        ...(stderrTail !== '' && { message: stderrTail }),
+        ...(message !== '' && { message }),
         startedAt,
         finishedAt: now(),
         containerID,
@@ -1609,6 +1618,26 @@ class Tail {
     }
     return tail.replace(/\n$/, '');
   }
+}
+
+/** The last MESSAGE_BYTES of a file, as Tail cuts them; empty when it cannot be read. */
+async function fileTail(path: string): Promise<string> {
+  const tail = new Tail();
+  try {
+    const handle = await open(path, 'r');
+    try {
+      const { size } = await handle.stat();
+      const length = Math.min(size, MESSAGE_BYTES * 2);
+      const buffer = Buffer.alloc(length);
+      await handle.read(buffer, 0, length, size - length);
+      tail.push(buffer);
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '';
+  }
+  return tail.text();
 }
 
 function startProcess(
