@@ -4,6 +4,8 @@
 import { cpus, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { benchControllerScale } from './controller-scale.js';
+import { benchChaining } from './chaining.js';
 import { benchIrisRun } from './iris-run.js';
 import { benchPredictions } from './predictions.js';
 import { benchTrain } from './train.js';
@@ -11,8 +13,10 @@ import { benchTrain } from './train.js';
 const only = process.argv.slice(2);
 const benches: [string, () => Promise<string>][] = [
   ['iris', benchIrisRun],
+  ['chaining', benchChaining],
   ['predictions', benchPredictions],
   ['train', benchTrain],
+  ['scale', benchControllerScale],
 ];
 
 const sections: string[] = [];

@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import type { StageName } from '../core/ports.js';
-import { jobFromTemplate, nextJob, stageJob, type ChainDecision } from './chaining.js';
+import type { V1Pod } from '@kubernetes/client-node';
+
+import { chainStep, jobFromTemplate, nextJob, stageJob, type ChainDecision } from './chaining.js';
 import { desiredCronJobs, ownerReference } from './desired.js';
-import { job, pipeline, SETTINGS } from './fixtures.js';
+import { job, pipeline, pod, SETTINGS, type JobState } from './fixtures.js';
 import {
   ANNOTATION_RUN_ID,
   ANNOTATION_SCHEDULED_AT,
@@ -87,6 +89,77 @@ describe('nextJob', () => {
       const finished = job(p, RUN, 'collect', { phase: 'Succeeded' });
       finished.metadata = { ...finished.metadata, labels };
       assert.equal(nextJob(p, SETTINGS, { job: finished, succeeded: true }).action, 'none');
+    });
+  }
+});
+
+describe('chainStep', () => {
+  const started = '2026-12-04T15:30:01Z';
+  const cases: [
+    name: string,
+    stage: StageName,
+    jobState: JobState['phase'],
+    podPhases: NonNullable<V1Pod['status']>['phase'][],
+    expected: { action: ChainDecision['action']; stage?: StageName; phase?: string },
+  ][] = [
+    [
+      'pod succeeded, Job not yet Complete: next Job',
+      'collect',
+      'Running',
+      ['Succeeded'],
+      { action: 'create', stage: 'clean' },
+    ],
+    [
+      'retried pod succeeded, Job not yet Complete: next Job',
+      'train',
+      'Running',
+      ['Failed', 'Succeeded'],
+      { action: 'create', stage: 'predict' },
+    ],
+    [
+      'pod failed, Job still retrying: nothing',
+      'collect',
+      'Running',
+      ['Failed'],
+      { action: 'none' },
+    ],
+    ['pod running: nothing', 'clean', 'Running', ['Running'], { action: 'none' }],
+    ['no pod yet: nothing', 'clean', 'Pending', [], { action: 'none' }],
+    [
+      'Job Complete, its pods gone: next Job',
+      'clean',
+      'Succeeded',
+      [],
+      { action: 'create', stage: 'train' },
+    ],
+    [
+      'pod failed, Job Failed: the run ends',
+      'collect',
+      'Failed',
+      ['Failed'],
+      { action: 'end', phase: 'Failed' },
+    ],
+    [
+      'predict pod succeeded: the run ends',
+      'predict',
+      'Running',
+      ['Succeeded'],
+      { action: 'end', phase: 'Succeeded' },
+    ],
+  ];
+  for (const [name, stage, jobState, podPhases, expected] of cases) {
+    it(name, () => {
+      const current = job(p, RUN, stage, { phase: jobState, startTime: started });
+      const pods = podPhases.map((phase, i) => ({
+        ...pod(current, 'Running', { name: `p${i}` }),
+        status: { phase },
+      }));
+      const decision = chainStep(p, SETTINGS, current, pods);
+      assert.equal(decision.action, expected.action, JSON.stringify(decision));
+      if (decision.action === 'create') {
+        assert.deepEqual(decision.job, stageJob(p, SETTINGS, RUN, expected.stage!));
+      }
+      if (decision.action === 'end') assert.equal(decision.phase, expected.phase);
     });
   }
 });

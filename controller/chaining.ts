@@ -12,7 +12,7 @@
  * Kubernetes' CronJob controller from counting or pruning them by stage: runs
  * are pruned whole (see jobsToPrune).
  */
-import type { V1CronJob, V1Job, V1OwnerReference } from '@kubernetes/client-node';
+import type { V1CronJob, V1Job, V1OwnerReference, V1Pod } from '@kubernetes/client-node';
 
 import type { StageName } from '../core/ports.js';
 import { nextStage, parseRunId } from '../core/schedule/index.js';
@@ -29,7 +29,7 @@ import {
   LABEL_RUN_ID,
   LABEL_STAGE,
 } from './names.js';
-import { jobIdentity } from './runs.js';
+import { jobIdentity, jobPhase } from './runs.js';
 
 /**
  * The Job of one stage of one run from a stage's CronJob: what `kubectl
@@ -152,4 +152,23 @@ export function nextJob(
     return { action: 'end', runId, stage, phase: 'Succeeded', message: `stage ${stage} succeeded` };
   }
   return { action: 'create', runId, stage: next, job: stageJob(pipeline, settings, runId, next) };
+}
+
+/**
+ * What follows job now, given its pods: nothing while it runs; once it has
+ * finished, nextJob. A stage is finished as soon as its pod has succeeded,
+ * before the Job controller marks the Job Complete, but has failed only when
+ * the Job says so, since until then the Job may retry (see jobPhase).
+ */
+export function chainStep(
+  pipeline: PipelineObject,
+  settings: ControllerSettings,
+  job: V1Job,
+  pods: readonly V1Pod[],
+): ChainDecision {
+  const phase = jobPhase(job, pods);
+  if (phase !== 'Succeeded' && phase !== 'Failed') {
+    return { action: 'none', reason: `Job ${job.metadata?.name ?? '?'} is ${phase}` };
+  }
+  return nextJob(pipeline, settings, { job, succeeded: phase === 'Succeeded' });
 }

@@ -3,7 +3,7 @@
  * returns it (defaults filled in), Jobs in each phase built by the production
  * builders, and a CronJob as the API server stores it.
  */
-import type { V1CronJob, V1Job, V1JobCondition } from '@kubernetes/client-node';
+import type { V1CronJob, V1Job, V1JobCondition, V1Pod } from '@kubernetes/client-node';
 
 import type { StageName } from '../core/ports.js';
 import type { MLPipelineSpec } from '../core/spec/types.generated.js';
@@ -108,6 +108,59 @@ export function job(p: PipelineObject, runId: string, stage: StageName, state: J
     ...(conditions.length > 0 && { conditions }),
   };
   return built;
+}
+
+/**
+ * A pod of job as the Job controller makes it (job-name label, the Job as
+ * controlling owner) in a final or running phase; finishedAt is its
+ * container's end, in whole seconds as a kubelet reports it.
+ */
+export function pod(
+  of: V1Job,
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed',
+  options: { finishedAt?: string; ownerUid?: string; name?: string } = {},
+): V1Pod {
+  const jobName = of.metadata?.name ?? '';
+  const ownerUid = options.ownerUid ?? of.metadata?.uid;
+  const ended = phase === 'Succeeded' || phase === 'Failed';
+  return {
+    metadata: {
+      name: options.name ?? `${jobName}-x7k2p`,
+      namespace: of.metadata?.namespace,
+      uid: `pod-${options.name ?? jobName}`,
+      labels: {
+        ...of.spec?.template.metadata?.labels,
+        'batch.kubernetes.io/job-name': jobName,
+        'job-name': jobName,
+      },
+      ...(ownerUid !== undefined && {
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name: jobName, uid: ownerUid, controller: true },
+        ],
+      }),
+    },
+    status: {
+      phase,
+      ...(ended && {
+        containerStatuses: [
+          {
+            name: 'stage',
+            image: 'mlpipeline:test',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: {
+              terminated: {
+                exitCode: phase === 'Succeeded' ? 0 : 1,
+                reason: phase === 'Succeeded' ? 'Completed' : 'Error',
+                ...(options.finishedAt && { finishedAt: new Date(options.finishedAt) }),
+              },
+            },
+          },
+        ],
+      }),
+    },
+  };
 }
 
 function at(iso: string | undefined): Date | undefined {

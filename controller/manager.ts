@@ -21,6 +21,7 @@ import {
 } from './kube.js';
 import { LeaderElector, type LeaseTiming } from './leader.js';
 import { ControllerMetrics, startHealthServer, type HealthServer } from './metrics.js';
+import { PodSuccessTimes } from './pod-success.js';
 import { WorkQueue, type BackoffOptions, type Clock } from './queue.js';
 import { Reconciler, type ModelReader } from './reconcile.js';
 import { makeInformers, type Informers, type WatchHealth, type WatchOptions } from './watch.js';
@@ -107,6 +108,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
       }
     },
   });
+  const now = options.clock ? () => options.clock!.now() : Date.now;
+  const podSuccess = new PodSuccessTimes({ now });
   const informers: Informers = makeInformers({
     kc: options.kubeconfig,
     clients,
@@ -115,6 +118,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
       queue.add(key);
       metrics.queueDepth.set(queue.depth);
     },
+    onPod: (pod, listed) => podSuccess.observe(pod, listed),
     watch: { log, ...options.watch },
   });
 
@@ -127,7 +131,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
     identity,
     ...(options.readModel && { readModel: options.readModel }),
     ...(options.modelRefreshMs !== undefined && { modelRefreshMs: options.modelRefreshMs }),
-    ...(options.clock && { now: () => new Date(options.clock!.now()) }),
+    podSucceededAt: (pod) => podSuccess.at(pod),
+    now: () => new Date(now()),
   });
   const handler = async (key: string) => {
     const done = metrics.reconcileDuration.startTimer();

@@ -50,7 +50,9 @@ export class ControllerMetrics {
   });
   readonly chainingLatency = new Histogram({
     name: 'mlpipeline_chaining_latency_seconds',
-    help: "From a stage's Job finishing to the next stage's Job being created",
+    help:
+      "From this controller first seeing a stage's pod Succeeded (a pod it only saw in a list: " +
+      "its container's finishedAt, whole seconds) to the next stage's Job being created",
     buckets: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry],
   });

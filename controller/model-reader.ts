@@ -1,17 +1,19 @@
 /**
  * The current model as status shows it, read from the model store's pointer
- * (models/current.json) and the version it names. Which store a pipeline uses
- * is the caller's choice: S3 in a cluster, any ArtifactStore in tests.
+ * (models/current.json) and the version it names, and a run's predictions
+ * from the summary its predict stage left in the same store. Which store a
+ * pipeline uses is the caller's choice: S3 in a cluster, any ArtifactStore in
+ * tests.
  */
 import type { ArtifactStore } from '../core/ports.js';
-import { artifactKeys } from '../jobs/artifacts.js';
+import { artifactKeys, readPredictionsSummary } from '../jobs/artifacts.js';
 import { readCurrentPointer, readModel } from '../jobs/model-version.js';
 import type { ControllerSettings, PipelineObject } from './desired.js';
 import type { ModelReader } from './reconcile.js';
 
 /** A ModelReader over the store storeFor gives for each pipeline. */
 export function modelReader(storeFor: (pipeline: PipelineObject) => ArtifactStore): ModelReader {
-  return async (pipeline) => {
+  const current = async (pipeline: PipelineObject) => {
     const store = storeFor(pipeline);
     const pointer = await readCurrentPointer(store);
     if (pointer === undefined) return null;
@@ -23,6 +25,18 @@ export function modelReader(storeFor: (pipeline: PipelineObject) => ArtifactStor
       location: `${store.location.replace(/\/?$/, '/')}${artifactKeys.model(pointer.version)}`,
     };
   };
+  const predictions = async (pipeline: PipelineObject, runId: string) => {
+    const summary = await readPredictionsSummary(storeFor(pipeline), runId);
+    if (summary === undefined) return undefined;
+    return {
+      runId: summary.runId,
+      rows: summary.rowsWritten,
+      time: summary.scoredAt,
+      table: summary.table,
+      modelVersion: summary.modelVersion,
+    };
+  };
+  return Object.assign(current, { predictions });
 }
 
 /**

@@ -29,7 +29,7 @@ import {
   type DueRun,
   type SkippedSlot,
 } from '../core/schedule/index.js';
-import { nextJob, stageJob } from './chaining.js';
+import { chainStep, stageJob } from './chaining.js';
 import {
   clusterSpecProblems,
   configMapNeedsUpdate,
@@ -54,7 +54,18 @@ import {
 } from './names.js';
 import type { HandlerResult } from './queue.js';
 import { Reason } from './reasons.js';
-import { activeRunIds, isoTime, jobIdentity, jobPhase, jobsToPrune, observedRuns } from './runs.js';
+import {
+  activeRunIds,
+  isoTime,
+  jobIdentity,
+  jobPhase,
+  jobPods,
+  jobsToPrune,
+  observedRuns,
+  podFinishedAt,
+  succeededPod,
+  type JobPods,
+} from './runs.js';
 import { buildStatus, statusChanged, type StatusInput } from './status.js';
 import { parseKey } from './watch.js';
 
@@ -72,8 +83,18 @@ export interface Caches {
   pods: Cache<V1Pod>;
 }
 
-/** The model store's current pointer, as status shows it; null when none is promoted. */
-export type ModelReader = (pipeline: PipelineObject) => Promise<StatusInput['currentModel']>;
+/** What status shows of one run's predictions. */
+export type PredictionsRead = NonNullable<StatusInput['lastPredictions']>;
+
+/**
+ * Reads the model store: its current pointer, as status shows it (null when
+ * none is promoted), and, when it can, the predictions summary a run's
+ * predict stage left there (undefined when that run left none).
+ */
+export interface ModelReader {
+  (pipeline: PipelineObject): Promise<StatusInput['currentModel']>;
+  predictions?: (pipeline: PipelineObject, runId: string) => Promise<PredictionsRead | undefined>;
+}
 
 export interface ReconcilerOptions {
   api: ClusterApi;
@@ -84,6 +105,12 @@ export interface ReconcilerOptions {
   readModel?: ModelReader;
   /** How long a model read is reused while no train Job finished (default 60 s). */
   modelRefreshMs?: number;
+  /**
+   * When this process first saw a pod Succeeded (epoch ms, on the clock of
+   * now): where the chaining latency metric starts. Without it, or for a pod
+   * not seen so, the container's finishedAt is used, in whole seconds.
+   */
+  podSucceededAt?: (pod: V1Pod) => number | undefined;
   now?: () => Date;
   metrics?: ControllerMetrics;
   /** Who writes events: this replica's identity. */
@@ -110,6 +137,8 @@ export class Reconciler {
     string,
     { at: number; trainJobs: string; value: StatusInput['currentModel'] }
   >();
+  /** The newest succeeded run's predictions summary, by key: a run's summary never changes. */
+  readonly #predictions = new Map<string, { runId: string; value: PredictionsRead | undefined }>();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -124,6 +153,7 @@ export class Reconciler {
     if (resource === undefined || resource.metadata.deletionTimestamp !== undefined) {
       this.#written.delete(key);
       this.#models.delete(key);
+      this.#predictions.delete(key);
       return {};
     }
 
@@ -155,31 +185,35 @@ export class Reconciler {
 
     // Runs: chain finished stages, start due and requested runs, prune old ones.
     const jobs = this.#jobsOf(pipeline);
+    const pods = this.#podsOf(pipeline);
+    const podsOfJob = jobPods(pods);
     let skipped: SkippedSlot[] = [];
     let lastScheduleTimes: Record<string, Date> | undefined;
     let nextScheduleTime: Date | undefined;
     let handledRunNow: string | undefined;
     const extraEvents: PipelineEvent[] = [];
     if (canRun) {
-      await this.#chain(pipeline, jobs, now, log);
-      const schedule = await this.#schedule(pipeline, resource, jobs, now, log);
+      await this.#chain(pipeline, jobs, podsOfJob, log);
+      const schedule = await this.#schedule(pipeline, resource, jobs, podsOfJob, now, log);
       ({ skipped, lastScheduleTimes, nextScheduleTime } = schedule);
-      const manual = await this.#runNow(pipeline, resource, jobs, now, log);
+      const manual = await this.#runNow(pipeline, resource, jobs, podsOfJob, now, log);
       handledRunNow = manual.handled;
       if (manual.skipped !== undefined) skipped.push(manual.skipped);
       if (manual.event !== undefined) extraEvents.push(manual.event);
-      await this.#prune(pipeline, jobs, log);
+      await this.#prune(pipeline, jobs, podsOfJob, log);
     }
 
     // Status, from what exists now; written only when it changed, with its events.
     const status = buildStatus({
       pipeline,
       jobs,
-      podFailures: this.#podFailures(pipeline, jobs),
+      pods,
+      podFailures: this.#podFailures(jobs, podsOfJob),
       cronJobs: cronJobs.flatMap((c) => (c.object ? [c.object] : [])),
       configMap: configMap.object,
       specProblems,
-      currentModel: await this.#model(pipeline, jobs, log),
+      currentModel: await this.#model(pipeline, jobs, podsOfJob, log),
+      lastPredictions: await this.#lastPredictions(pipeline, jobs, podsOfJob, log),
       previous,
       now,
       ...(lastScheduleTimes && { lastScheduleTimes }),
@@ -310,6 +344,13 @@ export class Reconciler {
       );
   }
 
+  /** The pipeline's stage pods, by the pipeline label; jobPods matches them to their Jobs. */
+  #podsOf(pipeline: PipelineObject): V1Pod[] {
+    return this.#options.caches.pods
+      .list(pipeline.namespace)
+      .filter((pod) => pod.metadata?.labels?.[LABEL_PIPELINE] === pipeline.name);
+  }
+
   /** Creates job unless a Job of that name is known; adds it to jobs. True when this call created it. */
   async #createJob(job: V1Job, jobs: V1Job[]): Promise<boolean> {
     const name = job.metadata?.name;
@@ -325,21 +366,16 @@ export class Reconciler {
     }
   }
 
-  async #chain(pipeline: PipelineObject, jobs: V1Job[], now: Date, log: Logger): Promise<void> {
+  async #chain(pipeline: PipelineObject, jobs: V1Job[], pods: JobPods, log: Logger): Promise<void> {
     for (const job of [...jobs]) {
-      const phase = jobPhase(job);
-      if (phase !== 'Succeeded' && phase !== 'Failed') continue;
-      const decision = nextJob(pipeline, this.#options.settings, {
-        job,
-        succeeded: phase === 'Succeeded',
-      });
+      const decision = chainStep(pipeline, this.#options.settings, job, pods(job));
       if (decision.action !== 'create') continue;
       if (!(await this.#createJob(decision.job, jobs))) continue;
 
-      const finishedAt = finishTime(job);
+      const finishedAt = this.#finishedAt(job, pods(job));
       if (finishedAt !== undefined) {
         this.#options.metrics?.chainingLatency.observe(
-          Math.max(0, now.getTime() - finishedAt) / 1000,
+          Math.max(0, this.#now().getTime() - finishedAt) / 1000,
         );
       }
       log.info(
@@ -352,6 +388,16 @@ export class Reconciler {
         'next stage started',
       );
     }
+  }
+
+  /** Where chaining latency starts: see podSucceededAt. */
+  #finishedAt(job: V1Job, pods: readonly V1Pod[]): number | undefined {
+    const pod = succeededPod(job, pods);
+    if (pod === undefined) return finishTime(job);
+    const seen = this.#options.podSucceededAt?.(pod);
+    if (seen !== undefined) return seen;
+    const finished = podFinishedAt(pod);
+    return finished === undefined ? finishTime(job) : Date.parse(finished);
   }
 
   async #startRun(
@@ -378,9 +424,10 @@ export class Reconciler {
     pipeline: PipelineObject,
     due: Pick<DueRun, 'runId' | 'startStage'> & { trigger: string },
     jobs: V1Job[],
+    pods: JobPods,
     log: Logger,
   ): Promise<string | undefined> {
-    const runs = observedRuns(pipeline.name, jobs);
+    const runs = observedRuns(pipeline.name, jobs, pods);
     if (runs.some((run) => run.runId === due.runId)) return undefined;
     const decision = decideConcurrency(pipeline.spec.concurrencyPolicy, activeRunIds(runs));
     if (decision.action === 'skip') {
@@ -405,6 +452,7 @@ export class Reconciler {
     pipeline: PipelineObject,
     resource: MLPipelineResource,
     jobs: V1Job[],
+    pods: JobPods,
     now: Date,
     log: Logger,
   ) {
@@ -438,7 +486,7 @@ export class Reconciler {
 
       skipped.push(...plan.skipped);
       for (const due of plan.run) {
-        const reason = await this.#admit(pipeline, due, jobs, log);
+        const reason = await this.#admit(pipeline, due, jobs, pods, log);
         if (reason !== undefined) {
           skipped.push({ runId: due.runId, scheduledAt: due.scheduledAt, reason, count: 1 });
         }
@@ -452,6 +500,7 @@ export class Reconciler {
     pipeline: PipelineObject,
     resource: MLPipelineResource,
     jobs: V1Job[],
+    pods: JobPods,
     now: Date,
     log: Logger,
   ): Promise<{ handled?: string; skipped?: SkippedSlot; event?: PipelineEvent }> {
@@ -468,14 +517,32 @@ export class Reconciler {
         },
       };
     }
+    // Suspended means no new run; the request is answered, not queued until
+    // a resume that may come much later.
+    if (pipeline.spec.suspend) {
+      return {
+        handled: value,
+        event: {
+          type: 'Warning',
+          reason: Reason.Suspended,
+          message: `${ANNOTATION_RUN_NOW} "${value}" ignored: the pipeline is suspended (spec.suspend); resume it and annotate again`,
+        },
+      };
+    }
     const startStage: StageName = 'collect';
-    const reason = await this.#admit(pipeline, { runId, startStage, trigger: 'manual' }, jobs, log);
+    const reason = await this.#admit(
+      pipeline,
+      { runId, startStage, trigger: 'manual' },
+      jobs,
+      pods,
+      log,
+    );
     if (reason === undefined) return { handled: value };
     return { handled: value, skipped: { runId, scheduledAt: now, reason, count: 1 } };
   }
 
-  async #prune(pipeline: PipelineObject, jobs: V1Job[], log: Logger): Promise<void> {
-    const old = jobsToPrune(observedRuns(pipeline.name, jobs), pipeline.spec.historyLimit);
+  async #prune(pipeline: PipelineObject, jobs: V1Job[], pods: JobPods, log: Logger): Promise<void> {
+    const old = jobsToPrune(observedRuns(pipeline.name, jobs, pods), pipeline.spec.historyLimit);
     for (const job of old) {
       const name = job.metadata?.name ?? '';
       await this.#options.api.deleteJob(pipeline.namespace, name);
@@ -486,24 +553,17 @@ export class Reconciler {
   }
 
   /** Why each failed Job's newest pod failed, from the pod cache. */
-  #podFailures(pipeline: PipelineObject, jobs: readonly V1Job[]): Record<string, string> {
+  #podFailures(jobs: readonly V1Job[], pods: JobPods): Record<string, string> {
     const failures: Record<string, string> = {};
-    const pods = this.#options.caches.pods.list(pipeline.namespace);
     for (const job of jobs) {
-      if (jobPhase(job) !== 'Failed') continue;
-      const name = job.metadata?.name ?? '';
-      const newest = pods
-        .filter((pod) => {
-          const labels = pod.metadata?.labels ?? {};
-          return labels['batch.kubernetes.io/job-name'] === name || labels['job-name'] === name;
-        })
-        .sort(
-          (a, b) =>
-            new Date(b.metadata?.creationTimestamp ?? 0).getTime() -
-            new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
-        )[0];
+      if (jobPhase(job, pods(job)) !== 'Failed') continue;
+      const newest = [...pods(job)].sort(
+        (a, b) =>
+          new Date(b.metadata?.creationTimestamp ?? 0).getTime() -
+          new Date(a.metadata?.creationTimestamp ?? 0).getTime(),
+      )[0];
       const reason = newest && podFailureReason(newest);
-      if (reason) failures[name] = reason;
+      if (reason) failures[job.metadata?.name ?? ''] = reason;
     }
     return failures;
   }
@@ -511,6 +571,7 @@ export class Reconciler {
   async #model(
     pipeline: PipelineObject,
     jobs: readonly V1Job[],
+    pods: JobPods,
     log: Logger,
   ): Promise<StatusInput['currentModel']> {
     const read = this.#options.readModel;
@@ -518,7 +579,9 @@ export class Reconciler {
     const key = `${pipeline.namespace}/${pipeline.name}`;
     // A new succeeded train Job is when the pointer may have moved; otherwise a read is reused a while.
     const trainJobs = jobs
-      .filter((job) => jobIdentity(job)?.stage === 'train' && jobPhase(job) === 'Succeeded')
+      .filter(
+        (job) => jobIdentity(job)?.stage === 'train' && jobPhase(job, pods(job)) === 'Succeeded',
+      )
       .map((job) => job.metadata?.name ?? '')
       .sort()
       .join(',');
@@ -539,6 +602,38 @@ export class Reconciler {
       log.warn(
         { err: messageOf(err) },
         'cannot read the current model pointer; status keeps the last one',
+      );
+      return undefined;
+    }
+  }
+
+  /**
+   * The predictions of the newest succeeded run, from the summary its predict
+   * stage wrote; undefined keeps what status has (no succeeded run in the
+   * history, no summary, or the store could not be read).
+   */
+  async #lastPredictions(
+    pipeline: PipelineObject,
+    jobs: readonly V1Job[],
+    pods: JobPods,
+    log: Logger,
+  ): Promise<PredictionsRead | undefined> {
+    const read = this.#options.readModel?.predictions;
+    if (read === undefined) return undefined;
+    const newest = observedRuns(pipeline.name, jobs, pods).find((r) => r.phase === 'Succeeded');
+    if (newest === undefined) return undefined;
+
+    const key = `${pipeline.namespace}/${pipeline.name}`;
+    const cached = this.#predictions.get(key);
+    if (cached?.runId === newest.runId) return cached.value;
+    try {
+      const value = await read(pipeline, newest.runId);
+      this.#predictions.set(key, { runId: newest.runId, value });
+      return value;
+    } catch (err) {
+      log.warn(
+        { run: newest.runId, err: messageOf(err) },
+        'cannot read the predictions summary; status keeps the last one',
       );
       return undefined;
     }

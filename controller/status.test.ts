@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { V1Job } from '@kubernetes/client-node';
 
 import { desiredConfigMap, desiredCronJobs, type PipelineObject } from './desired.js';
-import { job, pipeline, SETTINGS } from './fixtures.js';
+import { job, pipeline, pod, SETTINGS } from './fixtures.js';
 import { Reason } from './reasons.js';
 import {
   buildStatus,
@@ -50,6 +50,32 @@ function conditionOf(status: MLPipelineStatus, type: Condition['type']): Conditi
 }
 
 describe('buildStatus: runs', () => {
+  it("shows a stage succeeded once its pod has, with the pod's end, before the Job is Complete", () => {
+    const clean = job(p, 'iris-202612041530', 'clean', {
+      phase: 'Running',
+      startTime: '2026-12-04T15:30:06Z',
+    });
+    const pods = [pod(clean, 'Succeeded', { finishedAt: '2026-12-04T15:30:09Z' })];
+    const before = buildStatus(input({ jobs: run1530(clean), pods }));
+    assert.deepEqual(before.recentRuns[0]?.stages[1], {
+      stage: 'clean',
+      phase: 'Succeeded',
+      jobName: 'iris-202612041530-clean',
+      startTime: '2026-12-04T15:30:06.000Z',
+      completionTime: '2026-12-04T15:30:09.000Z',
+    });
+
+    // The Job's own completion a second later changes nothing, so status is not written again.
+    const complete = job(
+      p,
+      'iris-202612041530',
+      'clean',
+      ok('2026-12-04T15:30:06Z', '2026-12-04T15:30:10Z'),
+    );
+    const after = buildStatus(input({ jobs: run1530(complete), pods, previous: before }));
+    assert.equal(statusChanged(before, after), false);
+  });
+
   it('shows a run in progress stage by stage', () => {
     const jobs = run1530(
       job(p, 'iris-202612041530', 'clean', { phase: 'Running', startTime: '2026-12-04T15:30:06Z' }),
@@ -308,7 +334,13 @@ describe('buildStatus: model and schedule', () => {
           train: new Date('2026-12-04T03:00:00Z'),
         },
         nextScheduleTime: new Date('2026-12-04T15:40:00Z'),
-        lastPredictions: { runId: 'iris-202612041530', rows: 150, time: '2026-12-04T15:30:25Z' },
+        lastPredictions: {
+          runId: 'iris-202612041530',
+          rows: 150,
+          time: '2026-12-04T15:30:25Z',
+          table: 'predictions',
+          modelVersion: 'v20261204-153012-abcd',
+        },
       }),
     );
     const second = buildStatus(input({ previous: first }));
@@ -323,6 +355,8 @@ describe('buildStatus: model and schedule', () => {
         runId: 'iris-202612041530',
         rows: 150,
         time: '2026-12-04T15:30:25.000Z',
+        table: 'predictions',
+        modelVersion: 'v20261204-153012-abcd',
       });
     }
   });

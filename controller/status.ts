@@ -5,7 +5,7 @@
  * which leave no Job behind. The previous status is read for that memory and
  * for lastTransitionTime, which moves only when a condition's status flips.
  */
-import type { V1ConfigMap, V1CronJob, V1Job } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1CronJob, V1Job, V1Pod } from '@kubernetes/client-node';
 
 import type { RunPhase, StageName, StagePhase } from '../core/ports.js';
 import { parseRunId, STAGE_ORDER, stagesFrom, type SkippedSlot } from '../core/schedule/index.js';
@@ -14,7 +14,16 @@ import { isOwnedBy, type PipelineObject } from './desired.js';
 import { sameJson } from './json.js';
 import { configMapName, cronJobName } from './names.js';
 import { Reason } from './reasons.js';
-import { isoTime, jobPhase, observedRuns, type ObservedRun } from './runs.js';
+import {
+  isoTime,
+  jobPhase,
+  jobPods,
+  observedRuns,
+  podFinishedAt,
+  succeededPod,
+  type JobPods,
+  type ObservedRun,
+} from './runs.js';
 
 export type ConditionType = 'Ready' | 'Suspended' | 'Degraded' | 'ModelPromoted';
 export const CONDITION_TYPES: readonly ConditionType[] = [
@@ -68,8 +77,12 @@ export interface ModelStatus {
 
 export interface PredictionsStatus {
   runId: string;
+  /** Rows written to the sink. */
   rows: number;
+  /** When they were scored, ISO 8601. */
   time: string;
+  table?: string;
+  modelVersion?: string;
 }
 
 export interface MLPipelineStatus {
@@ -96,6 +109,8 @@ export interface StatusInput {
   pipeline: PipelineObject;
   /** The pipeline's Jobs (by the pipeline label); others are ignored. */
   jobs: readonly V1Job[];
+  /** The pipeline's pods: a succeeded pod ends its stage before its Job says so. */
+  pods?: readonly V1Pod[];
   /** The reason the last pod of a failed Job gave (OOMKilled, exit code 1: ...), by Job name. */
   podFailures?: Readonly<Record<string, string>>;
   /** Whatever exists under the CronJob names of the pipeline, ours or not. */
@@ -112,7 +127,13 @@ export interface StatusInput {
     location: string;
   } | null;
   /** The newest predict run's output; null when none, undefined when not read this pass. */
-  lastPredictions?: { runId: string; rows: number; time: Date | string } | null;
+  lastPredictions?: {
+    runId: string;
+    rows: number;
+    time: Date | string;
+    table?: string;
+    modelVersion?: string;
+  } | null;
   previous: MLPipelineStatus | undefined;
   now: Date;
   /** From the planner this pass; without them the previous status's are kept. */
@@ -151,10 +172,20 @@ function failedAt(job: V1Job): string | undefined {
   return isoTime(failed?.lastTransitionTime);
 }
 
+/**
+ * When a succeeded stage ended: its pod's end first, so the time does not
+ * move when the Job's own completionTime lands a second later.
+ */
+function succeededAt(job: V1Job, pods: JobPods): string | undefined {
+  const pod = succeededPod(job, pods(job));
+  return (pod && podFinishedAt(pod)) ?? isoTime(job.status?.completionTime);
+}
+
 function stageStatus(
   run: ObservedRun,
   stage: StageName,
   podFailures: Readonly<Record<string, string>>,
+  pods: JobPods,
 ): StageRunStatus {
   const job = run.jobs[stage];
   if (job === undefined) {
@@ -163,16 +194,12 @@ function stageStatus(
       : { stage, phase: 'Pending' };
   }
   const name = job.metadata?.name ?? '';
-  const phase = jobPhase(job);
+  const phase = jobPhase(job, pods(job));
   const status: StageRunStatus = { stage, phase, jobName: name };
   const startTime = isoTime(job.status?.startTime);
   if (startTime !== undefined) status.startTime = startTime;
   const completionTime =
-    phase === 'Succeeded'
-      ? isoTime(job.status?.completionTime)
-      : phase === 'Failed'
-        ? failedAt(job)
-        : undefined;
+    phase === 'Succeeded' ? succeededAt(job, pods) : phase === 'Failed' ? failedAt(job) : undefined;
   if (completionTime !== undefined) status.completionTime = completionTime;
   if (phase === 'Failed') status.message = failureMessage(job, podFailures[name]);
   return status;
@@ -182,8 +209,11 @@ function runStatus(
   run: ObservedRun,
   pipeline: string,
   podFailures: Readonly<Record<string, string>>,
+  pods: JobPods,
 ): RunStatus {
-  const stages = stagesFrom(run.startStage).map((stage) => stageStatus(run, stage, podFailures));
+  const stages = stagesFrom(run.startStage).map((stage) =>
+    stageStatus(run, stage, podFailures, pods),
+  );
   const status: RunStatus = { id: run.runId, phase: run.phase, stages };
   const parts = parseRunId(run.runId, pipeline);
   if (parts?.kind === 'scheduled') status.scheduledAt = parts.scheduledAt.toISOString();
@@ -233,8 +263,9 @@ function recentRuns(input: StatusInput): RunStatus[] {
     if (run.phase === 'Skipped') byId.set(run.id, run);
   }
   for (const slot of input.skippedSlots ?? []) byId.set(slot.runId, skippedRun(slot));
-  for (const run of observedRuns(pipeline.name, input.jobs)) {
-    byId.set(run.runId, runStatus(run, pipeline.name, podFailures));
+  const pods = jobPods(input.pods ?? []);
+  for (const run of observedRuns(pipeline.name, input.jobs, pods)) {
+    byId.set(run.runId, runStatus(run, pipeline.name, podFailures, pods));
   }
   return [...byId.values()]
     .sort(
@@ -436,8 +467,10 @@ export function buildStatus(input: StatusInput): MLPipelineStatus {
   else if (previous?.lastRun !== undefined) status.lastRun = previous.lastRun;
   if (model !== undefined) status.currentModel = model;
   if (input.lastPredictions) {
-    const { runId, rows, time } = input.lastPredictions;
+    const { runId, rows, time, table, modelVersion } = input.lastPredictions;
     status.lastPredictions = { runId, rows, time: isoTime(time) ?? String(time) };
+    if (table !== undefined) status.lastPredictions.table = table;
+    if (modelVersion !== undefined) status.lastPredictions.modelVersion = modelVersion;
   } else if (input.lastPredictions === undefined && previous?.lastPredictions !== undefined) {
     status.lastPredictions = previous.lastPredictions;
   }

@@ -60,7 +60,7 @@ export class ResourceWatch<T extends KubernetesObject> {
   readonly #path: string;
   readonly #list: ListFn<T>;
   readonly #labelSelector: string | undefined;
-  readonly #onChange: (obj: T) => void;
+  readonly #onChange: (obj: T, listed: boolean) => void;
   readonly #onRelist: () => void;
   readonly #clock: Clock;
   readonly #quietMs: number;
@@ -86,7 +86,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     path: string;
     list: ListFn<T>;
     labelSelector?: string;
-    onChange: (obj: T) => void;
+    /** listed: the object came with a list, not a watch event, and may have changed long ago. */
+    onChange: (obj: T, listed: boolean) => void;
     /** After a restart lists again: deletions during the gap have no event of their own. */
     onRelist: () => void;
     watch?: WatchOptions;
@@ -151,13 +152,15 @@ export class ResourceWatch<T extends KubernetesObject> {
     );
     this.#informer = informer;
     let failed = false;
+    // Until start resolves, what arrives is the list's replay of objects as they are.
+    let listing = true;
     const mine = () => this.#informer === informer && !this.#stopped;
     const activity = () => {
       if (mine()) this.#lastActivity = this.#clock.now();
     };
     const change = (obj: T) => {
       activity();
-      if (mine()) this.#onChange(obj);
+      if (mine()) this.#onChange(obj, listing);
     };
     informer.on('add', change);
     informer.on('update', change);
@@ -169,6 +172,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     });
 
     await informer.start();
+    listing = false;
     if (!mine() || failed) return;
     this.#cache = informer;
     this.#synced = true;
@@ -264,6 +268,8 @@ export function makeInformers(options: {
   clients: Clients;
   namespace?: string;
   enqueue: (key: string) => void;
+  /** Told of every pod change before its pipeline is enqueued; listed as for ResourceWatch. */
+  onPod?: (pod: V1Pod, listed: boolean) => void;
   watch?: WatchOptions;
 }): Informers {
   const { kc, clients, namespace, enqueue } = options;
@@ -310,6 +316,7 @@ export function makeInformers(options: {
     resource: string,
     path: string,
     list: ListFn<T>,
+    onChange: (obj: T, listed: boolean) => void = enqueueOwner,
   ): ResourceWatch<T> =>
     new ResourceWatch<T>({
       resource,
@@ -317,7 +324,7 @@ export function makeInformers(options: {
       path,
       list,
       labelSelector: selector,
-      onChange: enqueueOwner,
+      onChange,
       onRelist: enqueueAll,
       watch: options.watch,
     });
@@ -338,10 +345,18 @@ export function makeInformers(options: {
       ? core.listConfigMapForAllNamespaces({ labelSelector: selector })
       : core.listNamespacedConfigMap({ namespace, labelSelector: selector }),
   );
-  const pods = child<V1Pod>('pods', scoped('/api/v1', 'pods'), () =>
-    namespace === undefined
-      ? core.listPodForAllNamespaces({ labelSelector: selector })
-      : core.listNamespacedPod({ namespace, labelSelector: selector }),
+  const onPod = options.onPod;
+  const pods = child<V1Pod>(
+    'pods',
+    scoped('/api/v1', 'pods'),
+    () =>
+      namespace === undefined
+        ? core.listPodForAllNamespaces({ labelSelector: selector })
+        : core.listNamespacedPod({ namespace, labelSelector: selector }),
+    (pod, listed) => {
+      onPod?.(pod, listed);
+      enqueueOwner(pod);
+    },
   );
 
   const all = [pipelines, cronJobs, jobs, configMaps, pods] as ResourceWatch<KubernetesObject>[];

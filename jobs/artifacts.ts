@@ -12,6 +12,7 @@ export const artifactKeys = {
   cleanData: (runId: string) => `runs/${runId}/clean.bin`,
   runModel: (runId: string) => `runs/${runId}/model.json`,
   runMetrics: (runId: string) => `runs/${runId}/metrics.json`,
+  predictions: (runId: string) => `runs/${runId}/predictions.json`,
   model: (version: string) => `models/${version}/model.json`,
   currentModel: () => 'models/current.json',
 };
@@ -103,4 +104,45 @@ export async function readClean(store: ArtifactStore, runId: string): Promise<Cl
     X,
     y,
   };
+}
+
+/**
+ * What a run's predict stage wrote, left beside its other artifacts once the
+ * rows are in the sink: the controller shows it in status without a
+ * connection to the results database.
+ */
+export interface PredictionsSummary {
+  runId: string;
+  modelVersion: string;
+  rowsWritten: number;
+  table: string;
+  /** ISO 8601. */
+  scoredAt: string;
+}
+
+export async function writePredictionsSummary(
+  store: ArtifactStore,
+  summary: PredictionsSummary,
+): Promise<void> {
+  await store.put(artifactKeys.predictions(summary.runId), JSON.stringify(summary, null, 2));
+}
+
+/** The summary of run runId's predictions; undefined when its predict stage wrote none. */
+export async function readPredictionsSummary(
+  store: ArtifactStore,
+  runId: string,
+): Promise<PredictionsSummary | undefined> {
+  const bytes = await store.get(artifactKeys.predictions(runId));
+  if (bytes === undefined) return undefined;
+  const summary = JSON.parse(bytes.toString('utf8')) as Partial<PredictionsSummary>;
+  if (
+    summary.runId !== runId ||
+    typeof summary.rowsWritten !== 'number' ||
+    typeof summary.scoredAt !== 'string'
+  ) {
+    throw new Error(
+      `${store.location}/${artifactKeys.predictions(runId)} is not a predictions summary of run ${runId}`,
+    );
+  }
+  return summary as PredictionsSummary;
 }

@@ -2,6 +2,7 @@ import { describeColumns } from '../../core/columns.js';
 import { UserError } from '../../core/errors.js';
 import type { PredictionRow, RawTable } from '../../core/ports.js';
 import type { MLPipelineSpec } from '../../core/spec/types.generated.js';
+import { writePredictionsSummary } from '../artifacts.js';
 import {
   readCurrentModel,
   readModel,
@@ -32,12 +33,21 @@ export async function predict(ctx: StageContext): Promise<StageSummary> {
   const rowsSkipped = prepared.skipped + unscorable;
 
   const sink = await ctx.predictionSink();
+  const scoredAt = ctx.now();
   const { rowsWritten } = await sink.store.replacePredictions(sink.table, {
     pipeline: ctx.pipeline.name,
     runId: ctx.runId,
     modelVersion: model.version,
-    scoredAt: ctx.now(),
+    scoredAt,
     rows,
+  });
+  // After the rows: a summary is never ahead of what the sink holds.
+  await writePredictionsSummary(ctx.artifacts, {
+    runId: ctx.runId,
+    modelVersion: model.version,
+    rowsWritten,
+    table: sink.table,
+    scoredAt: scoredAt.toISOString(),
   });
 
   ctx.log.info(

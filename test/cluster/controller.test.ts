@@ -536,6 +536,96 @@ describe('controller on a real API server', { skip, timeout: 600_000 }, () => {
     assert.match(text, /mlpipeline_workqueue_depth 0/);
   });
 
+  it('a stage pod that succeeded starts the next Job before its Job is Complete; a failed one with retries left does not', async () => {
+    const value = new Date().toISOString();
+    const run = runNowRunId('iris', value)!;
+    const annotated = await api(
+      'PATCH',
+      `${PIPELINES}/iris`,
+      { metadata: { annotations: { 'mlpipeline.dev/run-now': value } } },
+      'application/merge-patch+json',
+    );
+    assert.equal(annotated.status, 200, JSON.stringify(annotated.body));
+    const collect = await eventually('the collect Job', 30_000, () =>
+      get(`${JOBS}/${jobName(run, 'collect')}`),
+    );
+
+    // The pod as the Job controller and a kubelet would leave it; the Job's status stays untouched.
+    const finishPod = async (of: Obj, phase: 'Succeeded' | 'Failed') => {
+      const name = `${of.metadata.name}-${phase.toLowerCase()}`;
+      const created = await api('POST', `/api/v1/namespaces/${NS}/pods`, {
+        metadata: {
+          name,
+          labels: {
+            ...of.spec.template.metadata.labels,
+            'batch.kubernetes.io/job-name': of.metadata.name,
+            'job-name': of.metadata.name,
+          },
+          ownerReferences: [
+            {
+              apiVersion: 'batch/v1',
+              kind: 'Job',
+              name: of.metadata.name,
+              uid: of.metadata.uid,
+              controller: true,
+            },
+          ],
+        },
+        spec: {
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          containers: [{ name: 'stage', image: 'mlpipeline:test' }],
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const at = new Date().toISOString();
+      const exitCode = phase === 'Succeeded' ? 0 : 1;
+      const reason = phase === 'Succeeded' ? 'Completed' : 'Error';
+      const r = await api(
+        'PATCH',
+        `/api/v1/namespaces/${NS}/pods/${name}/status`,
+        {
+          status: {
+            phase,
+            containerStatuses: [
+              {
+                name: 'stage',
+                image: 'mlpipeline:test',
+                imageID: '',
+                ready: false,
+                restartCount: 0,
+                state: { terminated: { exitCode, reason, startedAt: at, finishedAt: at } },
+              },
+            ],
+          },
+        },
+        'application/merge-patch+json',
+      );
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    };
+
+    await finishPod(collect, 'Succeeded');
+    const clean = await eventually('the clean Job', 15_000, () =>
+      get(`${JOBS}/${jobName(run, 'clean')}`),
+    );
+    const collectNow = await get(`${JOBS}/${jobName(run, 'collect')}`);
+    assert.equal(collectNow.status?.conditions, undefined, 'the collect Job has no condition yet');
+    const shown = await eventually('collect Succeeded in status', 15_000, async () => {
+      const got = await get(`${PIPELINES}/iris`);
+      const r = got?.status?.recentRuns?.find((x: Obj) => x.id === run);
+      return r?.stages?.[0]?.phase === 'Succeeded' ? r : undefined;
+    });
+    assert.equal(shown.phase, 'Running');
+
+    await finishPod(clean, 'Failed');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await get(`${JOBS}/${jobName(run, 'train')}`), undefined, 'no train Job');
+    const p = await get(`${PIPELINES}/iris`);
+    const still = p.status.recentRuns.find((x: Obj) => x.id === run);
+    assert.equal(still.phase, 'Running', 'the clean Job may still retry');
+    assert.notEqual(still.stages[1].phase, 'Failed');
+  });
+
   it('a stopped leader releases the Lease and the other replica takes over within seconds', async () => {
     const old = leader()!;
     const started = Date.now();

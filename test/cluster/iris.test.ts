@@ -436,11 +436,15 @@ describe('the Iris pipeline on a real control plane', { skip, timeout: 600_000 }
       STAGES.map((stage) => jobName(runId, stage)).sort(),
     );
 
-    // The pointer is read after the train Job succeeds; it may land a pass later than the run.
-    const p = await eventually('the promoted model in status', 30_000, async () => {
-      const got = await get(`${PIPELINES}/iris`);
-      return got?.status?.currentModel ? got : undefined;
-    });
+    // The pointer and the predictions summary are read from S3; they may land a pass later than the run.
+    const p = await eventually(
+      'the promoted model and the predictions in status',
+      30_000,
+      async () => {
+        const got = await get(`${PIPELINES}/iris`);
+        return got?.status?.currentModel && got?.status?.lastPredictions ? got : undefined;
+      },
+    );
     const model = p.status.currentModel;
     assert.match(model.version, /^v\d{8}-\d{6}-/);
     assert.ok(model.accuracy >= 0.9, `accuracy ${model.accuracy}`);
@@ -448,6 +452,18 @@ describe('the Iris pipeline on a real control plane', { skip, timeout: 600_000 }
     assert.equal(promoted.status, 'True');
     assert.equal(p.status.lastRun.id, runId);
     assert.equal(p.status.lastRun.phase, 'Succeeded');
+    const { time: scoredAt, ...predictions } = p.status.lastPredictions;
+    assert.deepEqual(predictions, {
+      runId,
+      rows: 150,
+      table: 'predictions',
+      modelVersion: model.version,
+    });
+    const predictStage = run.stages.find((s: Obj) => s.stage === 'predict');
+    assert.ok(
+      seconds(scoredAt) >= seconds(predictStage.startTime),
+      `predictions scored at ${scoredAt}, predict started at ${predictStage.startTime}`,
+    );
 
     const [rows] = await db!.query<mysql.RowDataPacket[]>(
       'SELECT row_key, model_version FROM predictions WHERE pipeline = ? AND run_id = ? ORDER BY CAST(row_key AS UNSIGNED)',
