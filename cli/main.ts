@@ -2,11 +2,6 @@ import { Command, InvalidArgumentError } from 'commander';
 import { messageOf } from '../core/errors.js';
 import { createLogger, logProcessWarnings } from '../core/log.js';
 import { STAGES, type StageName } from '../core/ports.js';
-import { controllerCommand } from './controller.js';
-import { runCommand } from './run.js';
-import { stageCommand } from './stage.js';
-import { standaloneCommand } from './standalone.js';
-import { validateCommand } from './validate.js';
 
 /**
  * One entry point for every role: the subcommand picks what this process is
@@ -16,6 +11,8 @@ logProcessWarnings(createLogger({ destination: process.stderr }));
 
 const RUN_ID = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+// Each role loads its own modules when chosen: a stage pod need not load the
+// Kubernetes client, nor the controller the model code.
 const program = new Command('mlpipeline')
   .description('Scheduled machine-learning pipelines: collect, clean, train, predict')
   .showHelpAfterError();
@@ -26,8 +23,8 @@ program
     'check pipeline files the way the API server would, and more (cron, time zone, CSV columns)',
   )
   .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
-  .action((opts: { file: string }) => {
-    process.exitCode = validateCommand(opts.file);
+  .action(async (opts: { file: string }) => {
+    process.exitCode = (await import('./validate.js')).validateCommand(opts.file);
   });
 
 program
@@ -46,7 +43,7 @@ program
       stage?: StageName;
       json?: boolean;
     }) => {
-      process.exitCode = await runCommand(opts);
+      process.exitCode = await (await import('./run.js')).runCommand(opts);
     },
   );
 
@@ -58,7 +55,7 @@ program
   .option('-p, --pipeline <name>', 'which pipeline in the file (default: $MLP_PIPELINE)')
   .option('--run-id <id>', 'the run id (default: $MLP_RUN_ID)', parseRunId)
   .action(async (stage: StageName, opts: { file?: string; pipeline?: string; runId?: string }) => {
-    process.exitCode = await stageCommand(stage, opts);
+    process.exitCode = await (await import('./stage.js')).stageCommand(stage, opts);
   });
 
 program
@@ -68,7 +65,7 @@ program
   )
   .requiredOption('-f, --file <path>', 'a pipeline file or a folder of them')
   .action(async (opts: { file: string }) => {
-    await standaloneCommand(opts.file);
+    await (await import('./standalone.js')).standaloneCommand(opts.file);
   });
 
 program
@@ -80,7 +77,9 @@ program
   .option('--metrics-port <port>', 'port of /healthz, /readyz and /metrics', parsePort, 8080)
   .option('--leader-elect', 'run as one of several replicas: only the Lease holder acts')
   .action(async (opts: { namespace?: string; metricsPort: number; leaderElect?: boolean }) => {
-    await controllerCommand({
+    await (
+      await import('./controller.js')
+    ).controllerCommand({
       metricsPort: opts.metricsPort,
       leaderElect: opts.leaderElect === true,
       ...(opts.namespace !== undefined && { namespace: opts.namespace }),
