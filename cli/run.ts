@@ -82,27 +82,34 @@ export function runReport(run: RunRecord): Record<string, unknown> {
   };
 }
 
+/** One line per stage saying what it did, in the words of that stage. */
+const STAGE_DETAIL: Record<StageName, (sum: Record<string, unknown>) => string | undefined> = {
+  collect: (sum) => (sum.rowsRead === undefined ? undefined : `${text(sum.rowsRead)} rows read`),
+  clean: (sum) =>
+    sum.rowsOut === undefined ? undefined : `${text(sum.rowsOut)} of ${text(sum.rowsIn)} rows kept`,
+  train: (sum) => {
+    if (sum.modelVersion === undefined) return undefined;
+    const accuracy = (sum.metrics as { accuracy: number }).accuracy.toFixed(3);
+    const verdict = sum.promoted ? 'promoted' : 'not promoted';
+    return `model ${text(sum.modelVersion)}, test accuracy ${accuracy}, ${verdict}: ${text(sum.promotionReason)}`;
+  },
+  predict: (sum) =>
+    sum.rowsWritten === undefined
+      ? undefined
+      : `${text(sum.rowsWritten)} predictions written to ${text(sum.table)} with model ${text(sum.modelVersion)}`,
+};
+
 function humanSummary(run: RunRecord): string {
   const lines = [`run ${run.runId}: ${run.phase}`];
   for (const s of run.stages) {
     const sum = s.summary ?? {};
-    const seconds =
-      typeof sum.durationSeconds === 'number' ? ` in ${sum.durationSeconds.toFixed(2)}s` : '';
-    let detail = '';
-    if (s.stage === 'collect' && sum.rowsRead !== undefined)
-      detail = `${text(sum.rowsRead)} rows read`;
-    if (s.stage === 'clean' && sum.rowsOut !== undefined)
-      detail = `${text(sum.rowsOut)} of ${text(sum.rowsIn)} rows kept`;
-    if (s.stage === 'train' && sum.modelVersion !== undefined) {
-      const metrics = sum.metrics as { accuracy: number } | undefined;
-      detail = `model ${text(sum.modelVersion)}, test accuracy ${metrics?.accuracy.toFixed(3)}, ${sum.promoted ? 'promoted' : 'not promoted'}: ${text(sum.promotionReason)}`;
-    }
-    if (s.stage === 'predict' && sum.rowsWritten !== undefined) {
-      detail = `${text(sum.rowsWritten)} predictions written to ${text(sum.table)} with model ${text(sum.modelVersion)}`;
-    }
-    lines.push(
-      `  ${s.stage.padEnd(8)} ${s.phase.padEnd(9)}${seconds}${detail ? `  ${detail}` : ''}${s.message ? `  ${s.message}` : ''}`,
-    );
+    const parts = [`  ${s.stage.padEnd(8)} ${s.phase.padEnd(9)}`];
+    if (typeof sum.durationSeconds === 'number')
+      parts.push(`in ${sum.durationSeconds.toFixed(2)}s`);
+    const detail = STAGE_DETAIL[s.stage](sum);
+    if (detail) parts.push(` ${detail}`);
+    if (s.message) parts.push(` ${s.message}`);
+    lines.push(parts.join(' '));
   }
   return lines.join('\n');
 }

@@ -100,19 +100,21 @@ export function prepareRows(
     throw new UserError(`keyColumn: the source has no column "${keyColumn}"`);
   }
 
+  // Rows are written straight into the matrix; a skipped row's slot is reused.
+  const d = index.length;
+  const X = new Float64Array(table.rows.length * d);
   const keys: string[] = [];
-  const values: number[] = [];
   const seen = new Set<string>();
   let skipped = 0;
   table.rows.forEach((row, position) => {
-    const rowValues: number[] = [];
-    for (const i of index) {
-      const value = toFeatureValue(row[i] ?? null);
+    const offset = keys.length * d;
+    for (let j = 0; j < d; j++) {
+      const value = toFeatureValue(row[index[j]!] ?? null);
       if (typeof value !== 'number') {
         skipped++;
         return;
       }
-      rowValues.push(value);
+      X[offset + j] = value;
     }
     const key = keyIndex === -1 ? String(position + 1) : String(row[keyIndex] ?? '');
     if (seen.has(key)) {
@@ -122,9 +124,8 @@ export function prepareRows(
     }
     seen.add(key);
     keys.push(key);
-    values.push(...rowValues);
   });
-  return { keys, X: Float64Array.from(values), skipped };
+  return { keys, X: X.subarray(0, keys.length * d), skipped };
 }
 
 /**
