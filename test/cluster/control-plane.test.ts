@@ -10,17 +10,12 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { checkPipelineDocument } from '../../core/spec/load.js';
-import {
-  clusterBinDir,
-  clusterBinariesPresent,
-  startControlPlane,
-  type ControlPlane,
-} from './control-plane.js';
+import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
+import { startControlPlane, type ControlPlane } from './control-plane.js';
 
 const CRD_FILE = fileURLToPath(
   new URL('../../crds/mlpipeline.dev_mlpipelines.yaml', import.meta.url),
@@ -28,12 +23,6 @@ const CRD_FILE = fileURLToPath(
 const DIR = fileURLToPath(new URL('../../.test-infra/control-plane/', import.meta.url));
 const NS = 'mlp-cluster-test';
 const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
-
-const present = clusterBinariesPresent();
-const skip =
-  !present && process.env.MLP_CLUSTER_REQUIRED !== '1'
-    ? `no control-plane binaries in ${clusterBinDir()}: run test/cluster/build.sh`
-    : false;
 
 interface OwnerRef {
   uid: string;
@@ -57,72 +46,7 @@ interface Body {
   items?: Body[];
 }
 
-interface Reply {
-  status: number;
-  body: Body;
-  /** Warning headers the API server sent. */
-  warnings: string[];
-}
-
 /** A minimal JSON client for the API server, authenticated by the admin client certificate. */
-function client(cp: ControlPlane) {
-  const ca = readFileSync(cp.tls.ca);
-  const cert = readFileSync(cp.tls.cert);
-  const key = readFileSync(cp.tls.key);
-  return (method: string, path: string, body?: unknown): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        new URL(path, cp.server),
-        {
-          method,
-          ca,
-          cert,
-          key,
-          timeout: 30_000,
-          headers: {
-            accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json' } : {}),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (text += c));
-          res.on('end', () => {
-            let parsed: Body = { message: text };
-            try {
-              parsed = JSON.parse(text) as Body;
-            } catch {
-              // not JSON: keep the text as the message
-            }
-            const w = res.headers.warning;
-            const warnings = w === undefined ? [] : Array.isArray(w) ? w : [w];
-            resolve({ status: res.statusCode ?? 0, body: parsed, warnings });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-      req.end(payload);
-    });
-}
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 function pipeline(name: string, spec: Record<string, unknown>) {
   return {
     apiVersion: 'mlpipeline.dev/v1alpha1',
@@ -149,13 +73,13 @@ const jobTemplate = {
   },
 };
 
-describe('control plane', { skip, timeout: 600_000 }, () => {
+describe('control plane', { skip: clusterSkip, timeout: 600_000 }, () => {
   let cp: ControlPlane;
-  let api: ReturnType<typeof client>;
+  let api: Api<Body>;
 
   before(async () => {
     cp = await startControlPlane({ dir: DIR });
-    api = client(cp);
+    api = apiClient<Body>(cp);
   });
 
   after(async () => {

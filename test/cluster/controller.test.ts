@@ -14,7 +14,6 @@
 import assert from 'node:assert/strict';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -31,13 +30,8 @@ import type { RequestRecord } from '../../controller/kube.js';
 import { startController, type RunningController } from '../../controller/manager.js';
 import { modelReader } from '../../controller/model-reader.js';
 import { cronJobName, jobName, runNowRunId } from '../../controller/names.js';
-import {
-  clusterBinDir,
-  clusterBinariesPresent,
-  DEFAULT_CONTROLLERS,
-  startControlPlane,
-  type ControlPlane,
-} from './control-plane.js';
+import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
+import { DEFAULT_CONTROLLERS, startControlPlane, type ControlPlane } from './control-plane.js';
 
 const CRD_FILE = fileURLToPath(
   new URL('../../crds/mlpipeline.dev_mlpipelines.yaml', import.meta.url),
@@ -47,11 +41,6 @@ const NS = 'mlp-controller-test';
 const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
 const JOBS = `/apis/batch/v1/namespaces/${NS}/jobs`;
 const CRONJOBS = `/apis/batch/v1/namespaces/${NS}/cronjobs`;
-
-const skip =
-  !clusterBinariesPresent() && process.env.MLP_CLUSTER_REQUIRED !== '1'
-    ? `no control-plane binaries in ${clusterBinDir()}: run test/cluster/build.sh`
-    : false;
 
 const SETTINGS: ControllerSettings = {
   image: 'mlpipeline:test',
@@ -68,64 +57,6 @@ const SETTINGS: ControllerSettings = {
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-interface Reply {
-  status: number;
-  body: Obj;
-}
-
-function client(cp: ControlPlane) {
-  const ca = readFileSync(cp.tls.ca);
-  const cert = readFileSync(cp.tls.cert);
-  const key = readFileSync(cp.tls.key);
-  return (method: string, path: string, body?: unknown, contentType = 'application/json') =>
-    new Promise<Reply>((resolve, reject) => {
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      const req = request(
-        new URL(path, cp.server),
-        {
-          method,
-          ca,
-          cert,
-          key,
-          timeout: 30_000,
-          headers: { accept: 'application/json', ...(payload && { 'content-type': contentType }) },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (text += chunk));
-          res.on('end', () => {
-            let parsed: Obj = { message: text };
-            try {
-              parsed = JSON.parse(text);
-            } catch {
-              // not JSON: the text is the message
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-      req.end(payload);
-    });
-}
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function manifest(name: string, spec: Record<string, unknown> = {}) {
   return {
@@ -148,9 +79,9 @@ const condition = (obj: Obj, type: string) =>
 const ownedBy = (obj: Obj, uid: string) =>
   (obj?.metadata?.ownerReferences ?? []).some((o: Obj) => o.uid === uid && o.controller === true);
 
-describe('controller on a real API server', { skip, timeout: 600_000 }, () => {
+describe('controller on a real API server', { skip: clusterSkip, timeout: 600_000 }, () => {
   let cp: ControlPlane;
-  let api: ReturnType<typeof client>;
+  let api: Api<Obj>;
   let kc: KubeConfig;
   let modelDir: string;
   let logFile: WriteStream;
@@ -256,7 +187,7 @@ describe('controller on a real API server', { skip, timeout: 600_000 }, () => {
       dir: DIR,
       controllers: DEFAULT_CONTROLLERS.filter((c) => c !== 'job'),
     });
-    api = client(cp);
+    api = apiClient<Obj>(cp);
     kc = new KubeConfig();
     kc.loadFromFile(cp.kubeconfig);
     modelDir = await mkdtemp(join(tmpdir(), 'mlp-models-'));

@@ -26,12 +26,8 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 
-import {
-  clusterBinDir,
-  clusterBinariesPresent,
-  startControlPlane,
-  type ControlPlane,
-} from './control-plane.js';
+import { clusterSkip, eventually } from './api-client.js';
+import { startControlPlane, type ControlPlane } from './control-plane.js';
 import {
   containerEnvironment,
   expandVariables,
@@ -226,26 +222,6 @@ const NS = 'kubelet-test';
 const IMAGE = 'registry.invalid/shell:0';
 const MAX_GRACE_SECONDS = 5;
 
-const skip =
-  !clusterBinariesPresent() && process.env.MLP_CLUSTER_REQUIRED !== '1'
-    ? `no control-plane binaries in ${clusterBinDir()}: run test/cluster/build.sh`
-    : false;
-
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  probe: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 /** A pod spec running one `sh -c script` container; no token, so no kube-root-ca.crt is needed. */
 function shellPod(
   script: string,
@@ -276,7 +252,7 @@ function pidOf(pod: V1Pod): number {
   return Number(m[1]);
 }
 
-describe('local kubelet on a control plane', { skip, timeout: 600_000 }, () => {
+describe('local kubelet on a control plane', { skip: clusterSkip, timeout: 600_000 }, () => {
   let dir: string;
   let workDir: string;
   let cp: ControlPlane | undefined;
