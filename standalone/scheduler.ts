@@ -210,7 +210,6 @@ export class Scheduler {
       }
     }
     if (earliest) this.#nextRunAt.set(pipeline.name, earliest);
-    await results.pruneRuns(pipeline.name, spec.historyLimit);
     return earliest;
   }
 
