@@ -81,7 +81,8 @@ export async function readClean(store: ArtifactStore, runId: string): Promise<Cl
   const bytes = await store.get(artifactKeys.cleanData(runId));
   if (!metaBytes || !bytes) {
     throw new Error(
-      `run ${runId} has no cleaned data at ${store.location}/${artifactKeys.cleanMeta(runId)}: the clean stage has not succeeded for this run`,
+      `run ${runId} has no cleaned data at ${store.location}/${artifactKeys.cleanMeta(runId)}: ` +
+        'the clean stage has not succeeded for this run',
     );
   }
   const meta = JSON.parse(metaBytes.toString('utf8')) as CleanMeta;

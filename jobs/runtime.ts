@@ -52,10 +52,12 @@ export async function createRuntime(
     const prefix = secretName ? secretEnvPrefix(secretName) : config.mysqlEnvPrefix;
     const found = prefix ? mysqlConfigFromEnv(prefix, env) : undefined;
     if (found) return found;
+    const variables = (p: string) =>
+      `${p}_URL (or ${p}_HOST, ${p}_USER, ${p}_PASSWORD, ${p}_DATABASE)`;
     throw new UserError(
       secretName
-        ? `${field}: connection secret "${secretName}" is not available: set ${prefix}_URL (or ${prefix}_HOST, ${prefix}_USER, ${prefix}_PASSWORD, ${prefix}_DATABASE)`
-        : `${field}: no database is configured: set MYSQL_URL (or MYSQL_HOST, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DATABASE), or name a connectionSecretRef`,
+        ? `${field}: connection secret "${secretName}" is not available: set ${variables(prefix!)}`
+        : `${field}: no database is configured: set ${variables('MYSQL')}, or name a connectionSecretRef`,
     );
   }
 

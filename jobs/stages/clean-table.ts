@@ -118,13 +118,16 @@ export function cleanTable(
     a.localeCompare(b, 'en', { numeric: true }),
   );
   if (classes.length < 2) {
+    const found = classes.length === 1 ? `only one value ("${classes[0]}")` : 'no values';
     throw new UserError(
-      `clean: the label ${options.label} has ${classes.length === 1 ? `only one value ("${classes[0]}")` : 'no values'} after cleaning; a classifier needs at least two classes`,
+      `clean: the label ${options.label} has ${found} after cleaning; ` +
+        'a classifier needs at least two classes',
     );
   }
   if (classes.length > MAX_CLASSES) {
     throw new UserError(
-      `clean: the label ${options.label} has ${classes.length} distinct values, more than ${MAX_CLASSES}; is it an identifier rather than a class?`,
+      `clean: the label ${options.label} has ${classes.length} distinct values, ` +
+        `more than ${MAX_CLASSES}; is it an identifier rather than a class?`,
     );
   }
   const code = new Map(classes.map((c, i) => [c, i]));

@@ -8,7 +8,8 @@ export async function clean(ctx: StageContext): Promise<StageSummary> {
   const bytes = await ctx.artifacts.get(artifactKeys.raw(ctx.runId));
   if (!bytes) {
     throw new UserError(
-      `run ${ctx.runId} has no raw rows at ${ctx.artifacts.location}/${artifactKeys.raw(ctx.runId)}: the collect stage has not succeeded for this run`,
+      `run ${ctx.runId} has no raw rows at ${ctx.artifacts.location}/${artifactKeys.raw(ctx.runId)}: ` +
+        'the collect stage has not succeeded for this run',
     );
   }
   const { spec } = ctx.pipeline;

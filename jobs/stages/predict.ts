@@ -72,7 +72,8 @@ async function loadModel(ctx: StageContext, spec: MLPipelineSpec): Promise<Model
   throw new UserError(
     pinned
       ? `spec.predict.modelVersion: model version ${pinned} does not exist in ${ctx.artifacts.location}`
-      : `predict: no model of pipeline ${ctx.pipeline.name} has been promoted yet (${ctx.artifacts.location}); a run that trains one must succeed first`,
+      : `predict: no model of pipeline ${ctx.pipeline.name} has been promoted yet ` +
+          `(${ctx.artifacts.location}); a run that trains one must succeed first`,
   );
 }
 
