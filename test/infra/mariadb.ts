@@ -64,7 +64,8 @@ export async function startMariaDb(opts: MariaDbOptions = {}): Promise<MariaDbSe
     throw new Error(`${MARIADBD} not found: run test/infra/install.sh as root first`);
   }
 
-  const dir = opts.dir ?? testInfraDir('mariadb');
+  // MLP_TEST_MARIADB_DIR lets two test runs on one checkout use separate servers.
+  const dir = opts.dir ?? process.env.MLP_TEST_MARIADB_DIR ?? testInfraDir('mariadb');
   const dataDir = join(dir, 'data');
   const pidFile = join(dir, 'mariadbd.pid');
   const logFile = join(dir, 'mariadbd.err');
