@@ -146,6 +146,22 @@ describe('transitionEvents', () => {
       [['Warning', Reason.RunSkipped, /iris-202612041532 skipped: .*Forbid/]],
     ],
     [
+      'a run replaced by a newer one: the run says so, its stopped stage does not blame itself',
+      status([job(p, ID, 'collect', done), job(p, ID, 'clean', running)]),
+      status([job(p, 'iris-202612041532', 'collect', running)], {
+        previous: status([job(p, ID, 'collect', done), job(p, ID, 'clean', running)]),
+        replacedRuns: [{ runId: ID, by: 'iris-202612041532', at: NOW }],
+      }),
+      [
+        [
+          'Normal',
+          Reason.RunReplaced,
+          /run iris-202612041530 stopped: replaced by run iris-202612041532 \(concurrencyPolicy Replace\)/,
+        ],
+        ['Normal', Reason.RunStarted, /run iris-202612041532 started at stage collect/],
+      ],
+    ],
+    [
       'a CronJob name taken by someone else',
       status([]),
       status([], {

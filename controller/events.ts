@@ -15,6 +15,8 @@ export interface PipelineEvent {
 
 function stageEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent[] {
   const events: PipelineEvent[] = [];
+  // The run's own event says why its stage stopped; a StageFailed would blame the stage.
+  if (run.phase === 'Replaced') return events;
   for (const stage of run.stages) {
     const was = before?.stages.find((s) => s.stage === stage.stage)?.phase;
     if (stage.phase === was) continue;
@@ -66,6 +68,12 @@ function runEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent
         type: 'Normal',
         reason: Reason.RunSucceeded,
         message: `run ${run.id} succeeded`,
+      });
+    } else if (run.phase === 'Replaced') {
+      events.push({
+        type: 'Normal',
+        reason: Reason.RunReplaced,
+        message: `run ${run.id} stopped: ${run.message ?? 'a newer run replaced it'}`,
       });
     } else if (run.phase === 'Failed') {
       events.push({

@@ -36,6 +36,8 @@ export const Reason = {
   RunSucceeded: 'RunSucceeded',
   /** Event: a slot was not run (missed, or another run was still going); the message says why. */
   RunSkipped: 'RunSkipped',
+  /** Event: a run's Jobs were deleted because a newer run started (concurrencyPolicy Replace). */
+  RunReplaced: 'RunReplaced',
   /** Event: a stage's Job completed. */
   StageSucceeded: 'StageSucceeded',
   /** Event: a stage's Job failed after its retries; the run ends there. */

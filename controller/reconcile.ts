@@ -66,7 +66,7 @@ import {
   succeededPod,
   type JobPods,
 } from './runs.js';
-import { buildStatus, statusChanged, type StatusInput } from './status.js';
+import { buildStatus, statusChanged, type ReplacedRun, type StatusInput } from './status.js';
 import { parseKey } from './watch.js';
 
 /** The read side of an informer. */
@@ -192,11 +192,20 @@ export class Reconciler {
     let nextScheduleTime: Date | undefined;
     let handledRunNow: string | undefined;
     const extraEvents: PipelineEvent[] = [];
+    const replaced: ReplacedRun[] = [];
     if (canRun) {
       await this.#chain(pipeline, jobs, podsOfJob, log);
-      const schedule = await this.#schedule(pipeline, resource, jobs, podsOfJob, now, log);
+      const schedule = await this.#schedule(
+        pipeline,
+        resource,
+        jobs,
+        podsOfJob,
+        now,
+        log,
+        replaced,
+      );
       ({ skipped, lastScheduleTimes, nextScheduleTime } = schedule);
-      const manual = await this.#runNow(pipeline, resource, jobs, podsOfJob, now, log);
+      const manual = await this.#runNow(pipeline, resource, jobs, podsOfJob, now, log, replaced);
       handledRunNow = manual.handled;
       if (manual.skipped !== undefined) skipped.push(manual.skipped);
       if (manual.event !== undefined) extraEvents.push(manual.event);
@@ -219,6 +228,7 @@ export class Reconciler {
       ...(lastScheduleTimes && { lastScheduleTimes }),
       ...(nextScheduleTime && { nextScheduleTime }),
       skippedSlots: skipped,
+      replacedRuns: replaced,
       ...(handledRunNow !== undefined && { handledRunNow }),
     });
     if (statusChanged(previous, status)) {
@@ -426,6 +436,7 @@ export class Reconciler {
     jobs: V1Job[],
     pods: JobPods,
     log: Logger,
+    replaced: ReplacedRun[],
   ): Promise<string | undefined> {
     const runs = observedRuns(pipeline.name, jobs, pods);
     if (runs.some((run) => run.runId === due.runId)) return undefined;
@@ -442,6 +453,7 @@ export class Reconciler {
           jobs.splice(jobs.indexOf(job), 1);
           log.info({ run: run.runId, stage: jobIdentity(job)?.stage, job: name }, 'run replaced');
         }
+        replaced.push({ runId: run.runId, by: due.runId, at: this.#now() });
       }
     }
     await this.#startRun(pipeline, due, jobs, log);
@@ -455,6 +467,7 @@ export class Reconciler {
     pods: JobPods,
     now: Date,
     log: Logger,
+    replaced: ReplacedRun[],
   ) {
     const { spec } = pipeline;
     const remembered = resource.status?.lastScheduleTimes ?? {};
@@ -486,7 +499,7 @@ export class Reconciler {
 
       skipped.push(...plan.skipped);
       for (const due of plan.run) {
-        const reason = await this.#admit(pipeline, due, jobs, pods, log);
+        const reason = await this.#admit(pipeline, due, jobs, pods, log, replaced);
         if (reason !== undefined) {
           skipped.push({ runId: due.runId, scheduledAt: due.scheduledAt, reason, count: 1 });
         }
@@ -503,6 +516,7 @@ export class Reconciler {
     pods: JobPods,
     now: Date,
     log: Logger,
+    replaced: ReplacedRun[],
   ): Promise<{ handled?: string; skipped?: SkippedSlot; event?: PipelineEvent }> {
     const value = resource.metadata.annotations?.[ANNOTATION_RUN_NOW];
     if (value === undefined || value === resource.status?.handledRunNow) return {};
@@ -536,6 +550,7 @@ export class Reconciler {
       jobs,
       pods,
       log,
+      replaced,
     );
     if (reason === undefined) return { handled: value };
     return { handled: value, skipped: { runId, scheduledAt: now, reason, count: 1 } };

@@ -211,6 +211,44 @@ describe('buildStatus: runs', () => {
       assert.deepEqual(status.lastRun, { id: 'iris-202612041530', phase: 'Running' });
     }
   });
+  it('shows a replaced run as Replaced, with its stopped stage, keeps it, and is not Degraded by it', () => {
+    const clean = job(p, 'iris-202612041530', 'clean', {
+      phase: 'Running',
+      startTime: '2026-12-04T15:30:06Z',
+    });
+    const running = buildStatus(input({ jobs: run1530(clean) }));
+    const replacedRuns = [{ runId: 'iris-202612041530', by: 'iris-202612041532', at: T0 }];
+    // The replaced run's Jobs are gone; the replacing run has started.
+    const next = [job(p, 'iris-202612041532', 'collect', { phase: 'Running' })];
+    const first = buildStatus(input({ jobs: next, previous: running, replacedRuns }));
+    const second = buildStatus(input({ jobs: next, previous: first }));
+    for (const status of [first, second]) {
+      assert.deepEqual(
+        status.recentRuns.map((r) => [r.id, r.phase]),
+        [
+          ['iris-202612041532', 'Running'],
+          ['iris-202612041530', 'Replaced'],
+        ],
+      );
+      const replaced = status.recentRuns[1]!;
+      assert.equal(
+        replaced.message,
+        'replaced by run iris-202612041532 (concurrencyPolicy Replace)',
+      );
+      assert.equal(replaced.completionTime, T0.toISOString());
+      assert.deepEqual(
+        replaced.stages.map((s) => [s.stage, s.phase]),
+        [
+          ['collect', 'Succeeded'],
+          ['clean', 'Failed'],
+          ['train', 'Pending'],
+          ['predict', 'Pending'],
+        ],
+      );
+      assert.equal(replaced.stages[1]?.message, 'stopped: the run was replaced');
+      assert.equal(conditionOf(status, 'Degraded').status, 'False');
+    }
+  });
 });
 
 describe('buildStatus: conditions', () => {

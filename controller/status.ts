@@ -141,6 +141,8 @@ export interface StatusInput {
   nextScheduleTime?: Date;
   /** Slots skipped this pass. */
   skippedSlots?: readonly SkippedSlot[];
+  /** Runs whose Jobs were deleted this pass for a newer run (concurrencyPolicy Replace). */
+  replacedRuns?: readonly ReplacedRun[];
   /** The run-now value acted on this pass; without it the previous status's is kept. */
   handledRunNow?: string;
 }
@@ -236,6 +238,36 @@ function runStatus(
   return status;
 }
 
+export interface ReplacedRun {
+  runId: string;
+  /** The run that replaced it. */
+  by: string;
+  at: Date;
+}
+
+/** A replaced run keeps what its stages had reached; the stages it never got to stay Pending. */
+function replacedRun(replaced: ReplacedRun, before: RunStatus | undefined): RunStatus {
+  const at = replaced.at.toISOString();
+  const stages = (before?.stages ?? []).map((stage) =>
+    stage.phase === 'Running'
+      ? {
+          ...stage,
+          phase: 'Failed' as const,
+          completionTime: at,
+          message: 'stopped: the run was replaced',
+        }
+      : stage,
+  );
+  return {
+    ...before,
+    id: replaced.runId,
+    phase: 'Replaced',
+    completionTime: at,
+    message: `replaced by run ${replaced.by} (concurrencyPolicy Replace)`,
+    stages,
+  };
+}
+
 function skippedRun(slot: SkippedSlot): RunStatus {
   const many = slot.count > 1 ? `${slot.count} slots skipped: ` : '';
   return {
@@ -258,11 +290,14 @@ function recentRuns(input: StatusInput): RunStatus[] {
   const { pipeline } = input;
   const podFailures = input.podFailures ?? {};
   const byId = new Map<string, RunStatus>();
-  // Skipped slots leave no Job: the status is their only record, so they are carried over.
-  for (const run of input.previous?.recentRuns ?? []) {
-    if (run.phase === 'Skipped') byId.set(run.id, run);
+  // Skipped slots and replaced runs leave no Job: the status is their only record, so they are carried over.
+  const previous = new Map((input.previous?.recentRuns ?? []).map((run) => [run.id, run]));
+  for (const run of previous.values()) {
+    if (run.phase === 'Skipped' || run.phase === 'Replaced') byId.set(run.id, run);
   }
   for (const slot of input.skippedSlots ?? []) byId.set(slot.runId, skippedRun(slot));
+  for (const replaced of input.replacedRuns ?? [])
+    byId.set(replaced.runId, replacedRun(replaced, previous.get(replaced.runId)));
   const pods = jobPods(input.pods ?? []);
   for (const run of observedRuns(pipeline.name, input.jobs, pods)) {
     byId.set(run.runId, runStatus(run, pipeline.name, podFailures, pods));

@@ -62,7 +62,8 @@ export interface PredictionQuery {
   offset: number;
 }
 
-export type RunPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped';
+/** Replaced: stopped because a newer run started under concurrencyPolicy Replace. */
+export type RunPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped' | 'Replaced';
 export type StagePhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Skipped';
 export type RunTrigger = 'schedule' | 'manual' | 'catch-up';
 
