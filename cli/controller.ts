@@ -26,7 +26,10 @@ import { modelReader, s3Location } from '../controller/model-reader.js';
 export interface ControllerCommandOptions {
   namespace?: string;
   metricsPort: number;
+  metricsAddress: string;
   leaderElect: boolean;
+  workers: number;
+  resyncMs: number;
 }
 
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
@@ -85,6 +88,9 @@ export async function controllerCommand(options: ControllerCommandOptions): Prom
     settings,
     log,
     metricsPort: options.metricsPort,
+    metricsHost: options.metricsAddress,
+    workers: options.workers,
+    resyncMs: options.resyncMs,
     readModel: modelReader(storeFor),
     ...(options.namespace !== undefined && { namespace: options.namespace }),
     ...(options.leaderElect && {

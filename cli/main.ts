@@ -75,15 +75,51 @@ program
   )
   .option('-n, --namespace <ns>', 'watch one namespace (default: all)')
   .option('--metrics-port <port>', 'port of /healthz, /readyz and /metrics', parsePort, 8080)
+  .option('--metrics-address <host>', 'address the health and metrics server binds', '0.0.0.0')
   .option('--leader-elect', 'run as one of several replicas: only the Lease holder acts')
-  .action(async (opts: { namespace?: string; metricsPort: number; leaderElect?: boolean }) => {
+  .option('--workers <n>', 'pipelines reconciled at the same time', positiveInt, 4)
+  .option(
+    '--resync-seconds <s>',
+    'reconcile every pipeline this often even when nothing changed',
+    positiveInt,
+    300,
+  )
+  .action(async (opts: ControllerFlags) => {
     await (
       await import('./controller.js')
     ).controllerCommand({
       metricsPort: opts.metricsPort,
+      metricsAddress: opts.metricsAddress,
       leaderElect: opts.leaderElect === true,
+      workers: opts.workers,
+      resyncMs: opts.resyncSeconds * 1000,
       ...(opts.namespace !== undefined && { namespace: opts.namespace }),
     });
+  });
+
+interface ControllerFlags {
+  namespace?: string;
+  metricsPort: number;
+  metricsAddress: string;
+  leaderElect?: boolean;
+  workers: number;
+  resyncSeconds: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 100_000) {
+    throw new InvalidArgumentError('must be a whole number from 1 to 100000');
+  }
+  return n;
+}
+
+program
+  .command('ui')
+  .description('the HTTP API and web app over the MLPipelines of one namespace of a cluster')
+  .option('-n, --namespace <ns>', "the namespace (default: $POD_NAMESPACE, else the kubeconfig's)")
+  .action(async (opts: { namespace?: string }) => {
+    await (await import('./ui.js')).uiCommand(opts);
   });
 
 function parsePort(value: string): number {

@@ -159,6 +159,8 @@ export class ResourceWatch<T extends KubernetesObject> {
       if (mine()) this.#lastActivity = this.#clock.now();
     };
     const change = (obj: T) => {
+      // The cache holds this very object: managedFields (often half of it) are never read.
+      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
       activity();
       if (mine()) this.#onChange(obj, listing);
     };
