@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,8 +29,10 @@ import {
 import { clusterSkip, eventually } from './api-client.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import {
+  apiServiceEnv,
   containerEnvironment,
   expandVariables,
+  inClusterKubeconfig,
   fieldValue,
   PodConfigError,
   podLogFile,
@@ -117,6 +119,37 @@ describe('local kubelet: mount path rewriting', () => {
   for (const [input, want] of cases) {
     it(input, () => assert.equal(rewritePath(input, mappings), want));
   }
+});
+
+describe('local kubelet: in-cluster clients', () => {
+  it('names the API server in KUBERNETES_SERVICE_HOST and _PORT', () => {
+    assert.deepEqual(apiServiceEnv('https://127.0.0.1:40123'), {
+      KUBERNETES_SERVICE_HOST: '127.0.0.1',
+      KUBERNETES_SERVICE_PORT: '40123',
+    });
+    assert.equal(apiServiceEnv('https://k8s.example').KUBERNETES_SERVICE_PORT, '443');
+  });
+
+  it('writes a kubeconfig a client loads as the ServiceAccount of the mounted folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kubelet-sa-'));
+    try {
+      await writeFile(join(dir, 'token'), 'the-token');
+      await writeFile(join(dir, 'ca.crt'), 'not a real CA');
+      const file = join(dir, 'kubeconfig');
+      await writeFile(file, inClusterKubeconfig('https://127.0.0.1:40123', dir, 'ns1'));
+
+      const kc = new KubeConfig();
+      kc.loadFromFile(file);
+      assert.equal(kc.getCurrentCluster()?.server, 'https://127.0.0.1:40123');
+      assert.equal(kc.getCurrentCluster()?.caFile, join(dir, 'ca.crt'));
+      assert.equal(kc.getContextObject(kc.getCurrentContext())?.namespace, 'ns1');
+      const headers: Record<string, string> = {};
+      await kc.applyToHTTPSOptions({ headers });
+      assert.equal(headers.Authorization, 'Bearer the-token');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('local kubelet: environment', () => {

@@ -33,6 +33,14 @@
  *   is a container's mountPath or begins with it followed by `/` is rewritten
  *   to the local folder (the longest mountPath wins; subPath is appended).
  *   A path inside a longer string, such as a `sh -c` script, is not rewritten.
+ * - In-cluster clients: every process gets KUBERNETES_SERVICE_HOST and
+ *   KUBERNETES_SERVICE_PORT naming the API server, as a kubelet sets them. A
+ *   program cannot find a token mounted at
+ *   /var/run/secrets/kubernetes.io/serviceaccount (the path is fixed in client
+ *   libraries, not read from a variable), so a container with that mount and
+ *   no KUBECONFIG of its own gets KUBECONFIG naming a file that points at the
+ *   API server, the mount's ca.crt and its token: the pod's ServiceAccount is
+ *   who it talks as, as in a cluster.
  * - The working directory is workingDir rewritten as above, or else a folder of
  *   the container's own, since the image's filesystem does not exist here.
  * - stdout and stderr go to <workDir>/pods/<namespace>/<pod>/logs/; the last
@@ -236,6 +244,54 @@ export function rewritePath(value: string, mappings: readonly PathMapping[]): st
   if (best === undefined) return value;
   const rest = best.mountPath === '/' ? value.slice(1) : value.slice(best.mountPath.length + 1);
   return rest === '' ? best.localPath : join(best.localPath, rest);
+}
+
+/** Where the ServiceAccount admission plugin mounts a pod's token, CA and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** The variables a kubelet gives every container for the API server's Service. */
+export function apiServiceEnv(server: string): Record<string, string> {
+  const url = new URL(server);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: port };
+}
+
+/**
+ * A kubeconfig for a process whose ServiceAccount folder is accountDir on this
+ * machine: what an in-cluster client would read, as a file it can be pointed
+ * at. The token is named the way @kubernetes/client-node's in-cluster loader
+ * names it (a tokenFile it reads again as the token is renewed). JSON, which is
+ * YAML too.
+ */
+export function inClusterKubeconfig(server: string, accountDir: string, namespace: string): string {
+  return JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'in-cluster',
+        cluster: { server, 'certificate-authority': join(accountDir, 'ca.crt') },
+      },
+    ],
+    users: [
+      {
+        name: 'service-account',
+        user: {
+          'auth-provider': {
+            name: 'tokenFile',
+            config: { tokenFile: join(accountDir, 'token') },
+          },
+        },
+      },
+    ],
+    contexts: [
+      {
+        name: 'in-cluster',
+        context: { cluster: 'in-cluster', user: 'service-account', namespace },
+      },
+    ],
+    'current-context': 'in-cluster',
+  });
 }
 
 /** The value of a downward-API fieldPath, as the kubelet resolves it. */
@@ -1221,10 +1277,21 @@ class PodWorker {
       for (const m of mappings)
         await mkdir(m.localPath, { recursive: true }).catch(() => undefined);
 
-      const vars = await containerEnvironment(this.pod, container, read, this.kubelet.opts.env);
+      const server = this.kubelet.clients.kc.getCurrentCluster()?.server ?? '';
+      const vars = await containerEnvironment(this.pod, container, read, {
+        ...this.kubelet.opts.env,
+        ...apiServiceEnv(server),
+      });
       const env = Object.fromEntries(
         Object.entries(vars).map(([k, v]) => [k, rewritePath(v, mappings)]),
       );
+      const accountDir = rewritePath(SERVICE_ACCOUNT_DIR, mappings);
+      if (accountDir !== SERVICE_ACCOUNT_DIR && env.KUBECONFIG === undefined) {
+        const file = join(this.dir, 'containers', `${container.name}.kubeconfig`);
+        await mkdir(join(file, '..'), { recursive: true });
+        await writeFile(file, inClusterKubeconfig(server, accountDir, this.ns()), { mode: 0o600 });
+        env.KUBECONFIG = file;
+      }
       const expanded = {
         ...container,
         command: container.command?.map((a, i) => (i === 0 ? a : expandVariables(a, vars))),
