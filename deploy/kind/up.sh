@@ -105,36 +105,33 @@ dev_manifests() {
     "$s3_access_key" "$s3_secret_key"
   printf -- '---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: iris-seed\n  namespace: %s\ndata:\n  seed.sql: |\n' "$NAMESPACE"
   sed 's/^/    /' "$root/examples/mysql/seed.sql"
-  for file in mariadb.yaml seaweedfs.yaml; do
-    printf -- '---\n'
-    # The files name no namespace; kubectl apply -n would add it, and so does this.
-    sed "s/^metadata:\$/metadata:\n  namespace: $NAMESPACE/" "$here/$file"
-  done
+  in_namespace "$here/mariadb.yaml"
+  in_namespace "$here/seaweedfs.yaml"
 }
 
-chart_args() {
-  printf '%s\n' "$RELEASE" "$root/charts/mlpipeline-operator" \
-    --namespace "$NAMESPACE" \
-    --values "$here/values.yaml" \
-    --set "image.repository=${IMAGE%:*}" \
-    --set "image.tag=${IMAGE##*:}" \
-    --set "s3.bucket=$BUCKET" \
-    --set "s3.endpoint=http://seaweedfs.$NAMESPACE.svc:8333"
-}
+# The release, the chart and its values, for helm template and helm upgrade alike.
+chart_args=(
+  "$RELEASE" "$root/charts/mlpipeline-operator"
+  --namespace "$NAMESPACE"
+  --values "$here/values.yaml"
+  --set "image.repository=${IMAGE%:*}"
+  --set "image.tag=${IMAGE##*:}"
+  --set "s3.bucket=$BUCKET"
+  --set "s3.endpoint=http://seaweedfs.$NAMESPACE.svc:8333"
+)
 
-pipeline_manifest() {
+# A manifest file whose objects name no namespace, with $NAMESPACE added.
+in_namespace() {
   printf -- '---\n'
-  sed "s/^metadata:\$/metadata:\n  namespace: $NAMESPACE/" "$root/examples/mysql/iris-mysql.yaml"
+  awk -v ns="$NAMESPACE" '{ print } /^metadata:$/ { print "  namespace: " ns }' "$1"
 }
 
 print_manifests() {
   require "$HELM"
   load_credentials
   dev_manifests
-  local args=()
-  mapfile -t args < <(chart_args)
-  "$HELM" template "${args[@]}" --include-crds
-  pipeline_manifest
+  "$HELM" template "${chart_args[@]}" --include-crds
+  in_namespace "$root/examples/mysql/iris-mysql.yaml"
 }
 
 install() {
@@ -160,13 +157,11 @@ install() {
     sh -c "echo 's3.bucket.create -name $BUCKET' | weed shell -master=localhost:9333" >/dev/null || true
 
   log "installing the chart"
-  local args=()
-  mapfile -t args < <(chart_args)
-  "$HELM" --kube-context "kind-$CLUSTER_NAME" upgrade --install "${args[@]}"
+  "$HELM" --kube-context "kind-$CLUSTER_NAME" upgrade --install "${chart_args[@]}"
   k -n "$NAMESPACE" rollout status "deployment/$RELEASE-controller" "deployment/$RELEASE-ui" --timeout=300s
 
   log "applying the Iris pipeline and starting a run"
-  pipeline_manifest | k apply -f -
+  in_namespace "$root/examples/mysql/iris-mysql.yaml" | k apply -f -
   k -n "$NAMESPACE" annotate --overwrite mlpipeline "$PIPELINE" "mlpipeline.dev/run-now=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
   cat <<INSTRUCTIONS
