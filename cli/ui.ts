@@ -1,9 +1,12 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { KubeConfig } from '@kubernetes/client-node';
 
 import { configFromEnv } from '../core/config.js';
+import { messageOf, UserError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { S3ArtifactStore } from '../jobs/adapters/s3-artifact-store.js';
 import { createRuntime } from '../jobs/runtime.js';
@@ -31,14 +34,26 @@ export async function uiCommand(options: { namespace?: string }): Promise<void> 
   const log = createLogger();
   const config = configFromEnv();
   const kubeconfig = new KubeConfig();
-  kubeconfig.loadFromDefault();
+  try {
+    kubeconfig.loadFromDefault();
+  } catch (error) {
+    throw new UserError(`KUBECONFIG: cannot load ${process.env.KUBECONFIG}: ${messageOf(error)}`);
+  }
   const namespace =
     process.env.POD_NAMESPACE ||
     options.namespace ||
     kubeconfig.getContextObject(kubeconfig.getCurrentContext())?.namespace ||
     'default';
 
-  const runtime = await createRuntime(config, log);
+  // Without MYSQL_* the runtime still opens an embedded database, which nothing here reads
+  // (stage pods keep theirs to themselves): it goes to scratch space, as the
+  // image's own folders are read-only.
+  const runtime = await createRuntime(
+    process.env.MLPIPELINE_DATA_DIR
+      ? config
+      : { ...config, dataDir: join(tmpdir(), 'mlpipeline-ui') },
+    log,
+  );
   const feed = new PipelineChangeFeed({ kc: kubeconfig, namespace, log });
   const service = new KubernetesPipelineService({
     cluster: pipelineCluster(kubeconfig, namespace),
