@@ -86,11 +86,16 @@ function rbacObjects(file: string, ns: string): Obj[] {
 }
 
 /** The MySQL Iris example under another name, with a schedule that does not fire during the test. */
-function irisManifest(name: string, modelBucket?: string): Obj {
+function irisManifest(
+  name: string,
+  options: { modelBucket?: string; sourceTable?: string } = {},
+): Obj {
   const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
   example.metadata = { name };
   example.spec.schedule = '0 0 1 1 *';
-  if (modelBucket !== undefined) example.spec.modelStore = { s3: { bucket: modelBucket } };
+  if (options.modelBucket !== undefined)
+    example.spec.modelStore = { s3: { bucket: options.modelBucket } };
+  if (options.sourceTable !== undefined) example.spec.source.mysql.table = options.sourceTable;
   return example;
 }
 
@@ -352,7 +357,7 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
     );
 
     await create(PIPELINES, irisManifest('iris'));
-    await create(PIPELINES, irisManifest('iris-elsewhere', missingBucket));
+    await create(PIPELINES, irisManifest('iris-elsewhere', { modelBucket: missingBucket }));
 
     uiToken = await tokenOf('mlpipeline-ui');
     const kubeconfigFile = join(DIR, 'ui.kubeconfig');
@@ -587,6 +592,7 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
   });
 
   it('suspends and resumes through spec.suspend, which the controller reflects in status', async () => {
+    const events = await openEvents();
     const suspended = await http('POST', '/api/pipelines/iris/suspend', { token: TOKEN });
     assert.equal(suspended.status, 200, suspended.text);
     assert.equal(suspended.body.suspended, true);
@@ -596,6 +602,14 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
       const c = p.status?.conditions?.find((x: Obj) => x.type === 'Suspended');
       return c?.status === 'True' ? true : undefined;
     });
+    await eventually('a pipeline change event', 10_000, () =>
+      Promise.resolve(
+        events.changes.some((c) => c.pipeline === 'iris' && c.kind === 'pipeline')
+          ? true
+          : undefined,
+      ),
+    );
+    events.close();
     const listed = await getJson('/api/pipelines');
     const iris = listed.pipelines.find((p: Obj) => p.name === 'iris');
     assert.equal(iris.suspended, true);
@@ -646,6 +660,52 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
     assert.equal(failing.ok, false);
     assert.equal(failing.target, `s3://${missingBucket}/`);
     assert.match(failing.error, new RegExp(missingBucket));
+  });
+
+  it("shows why a stage failed: its run's message and each attempt's log", async () => {
+    const broken = irisManifest('iris-broken', { sourceTable: 'no_such_table' });
+    broken.spec.stages = { collect: { retries: 1 } };
+    await create(PIPELINES, broken);
+    const started = await http('POST', '/api/pipelines/iris-broken/runs', { token: TOKEN });
+    assert.equal(started.status, 201, started.text);
+    const failedRun: string = started.body.runId;
+
+    const run = await eventually(`run ${failedRun} to fail`, RUN_TIMEOUT_MS, async () => {
+      const r = await getJson(`/api/pipelines/iris-broken/runs/${failedRun}`);
+      return r.phase === 'Failed' || r.phase === 'Succeeded' ? r : undefined;
+    });
+    assert.equal(run.phase, 'Failed', JSON.stringify(run));
+    assert.match(run.message, /stage collect failed/);
+    assert.deepEqual(
+      run.stages.map((s: Obj) => `${s.stage}:${s.phase}:${s.attempts}`),
+      ['collect:Failed:2', 'clean:Skipped:0', 'train:Skipped:0', 'predict:Skipped:0'],
+    );
+
+    const log = await http(
+      'GET',
+      `/api/pipelines/iris-broken/runs/${failedRun}/stages/collect/logs`,
+    );
+    assert.equal(log.status, 200, log.text);
+    const attempts = [...log.text.matchAll(/^--- attempt (\d): pod (\S+) ---$/gm)];
+    assert.deepEqual(
+      attempts.map((m) => m[1]),
+      ['1', '2'],
+    );
+    const sections = log.text.split(/^--- attempt \d: pod \S+ ---$/m).slice(1);
+    assert.equal(sections.length, 2);
+    for (const section of sections)
+      assert.match(section, /source table no_such_table does not exist/);
+    const skipped = await http(
+      'GET',
+      `/api/pipelines/iris-broken/runs/${failedRun}/stages/clean/logs`,
+    );
+    assert.equal(skipped.status, 404);
+
+    const summary = (await getJson('/api/pipelines')).pipelines.find(
+      (p: Obj) => p.name === 'iris-broken',
+    );
+    assert.equal(summary.lastRun.runId, failedRun);
+    assert.equal(summary.lastRun.phase, 'Failed');
   });
 
   it('holds only the UI Role: no Secrets, no new pipelines, no status writes', async () => {
