@@ -204,7 +204,7 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
           for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
             const data = /^data: (.*)$/m.exec(buffer.slice(0, end))?.[1];
             buffer = buffer.slice(end + 2);
-            if (data) feed.changes.push(JSON.parse(data));
+            if (data) feed.changes.push({ ...JSON.parse(data), receivedAt: Date.now() });
           }
         }
       } catch {
@@ -427,6 +427,20 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
     assert.deepEqual(detail.activeRuns, []);
     assert.equal(detail.spec.source.mysql.table, 'iris_measurements');
 
+    // Figures for the report: each view's request reads the API server afresh.
+    for (const path of ['/api/pipelines', '/api/pipelines/iris', '/api/pipelines/iris/runs']) {
+      const times: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const t0 = performance.now();
+        await getJson(path);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      console.log(
+        `GET ${path}: p50 ${times[9]!.toFixed(1)} ms, max ${times[19]!.toFixed(1)} ms over 20`,
+      );
+    }
+
     const missing = await http('GET', '/api/pipelines/nope');
     assert.equal(missing.status, 404);
     assert.match(missing.body.error, /no pipeline named "nope" in namespace mlp-ui/);
@@ -593,6 +607,7 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
 
   it('suspends and resumes through spec.suspend, which the controller reflects in status', async () => {
     const events = await openEvents();
+    const pressedAt = Date.now();
     const suspended = await http('POST', '/api/pipelines/iris/suspend', { token: TOKEN });
     assert.equal(suspended.status, 200, suspended.text);
     assert.equal(suspended.body.suspended, true);
@@ -602,13 +617,10 @@ describe('mlpipeline ui on a real control plane', { skip: clusterSkip, timeout: 
       const c = p.status?.conditions?.find((x: Obj) => x.type === 'Suspended');
       return c?.status === 'True' ? true : undefined;
     });
-    await eventually('a pipeline change event', 10_000, () =>
-      Promise.resolve(
-        events.changes.some((c) => c.pipeline === 'iris' && c.kind === 'pipeline')
-          ? true
-          : undefined,
-      ),
+    const change = await eventually('a pipeline change event', 10_000, () =>
+      Promise.resolve(events.changes.find((c) => c.pipeline === 'iris' && c.kind === 'pipeline')),
     );
+    console.log(`suspend to its change event in the stream: ${change.receivedAt - pressedAt} ms`);
     events.close();
     const listed = await getJson('/api/pipelines');
     const iris = listed.pipelines.find((p: Obj) => p.name === 'iris');
