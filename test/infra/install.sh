@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need on Debian bookworm, as root: the
-# Debian packages below, then the test control plane's binaries, built from Go
-# modules into a cache outside the repository (test/cluster/build.sh).
+# Debian packages below, then the test control plane's binaries and helm, built
+# from Go modules into a cache outside the repository (test/cluster/build.sh,
+# test/cluster/build-helm.sh).
 # Idempotent: packages already present are not touched, and the package lists
 # are refreshed only when something is missing. The system's MariaDB service is
 # never started: the tests run their own mariadbd on 127.0.0.1.
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client python3-sklearn)
+PACKAGES=(mariadb-server mariadb-client python3-sklearn shellcheck)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install.sh: run as root (it calls apt-get install)" >&2
@@ -62,3 +63,4 @@ install_packages() {
 
 install_packages
 "$(dirname "${BASH_SOURCE[0]}")/../cluster/build.sh"
+"$(dirname "${BASH_SOURCE[0]}")/../cluster/build-helm.sh"
