@@ -80,9 +80,17 @@ export function pipelineCluster(kc: KubeConfig, namespace: string): PipelineClus
     namespace,
     server,
     async listPipelines() {
-      const list: unknown = await call('listing MLPipelines', () =>
-        custom.listNamespacedCustomObject({ ...PIPELINES, namespace }),
-      );
+      let list: unknown;
+      try {
+        list = await custom.listNamespacedCustomObject({ ...PIPELINES, namespace });
+      } catch (error) {
+        // A list finds nothing to miss but the resource type itself.
+        const what =
+          apiReason(error)?.code === 404
+            ? 'listing MLPipelines (is the CRD installed? kubectl apply -f crds/)'
+            : 'listing MLPipelines';
+        throw clusterError(what, error);
+      }
       return (list as { items: MLPipelineResource[] }).items;
     },
     async getPipeline(name) {
