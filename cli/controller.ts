@@ -1,8 +1,9 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig } from '@kubernetes/client-node';
 
 import { UserError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
-import { S3ArtifactStore } from '../jobs/adapters/s3-artifact-store.js';
+import { S3ArtifactStore, s3Client } from '../jobs/adapters/s3-artifact-store.js';
 import type { ArtifactStore } from '../core/ports.js';
 import type { ControllerSettings, PipelineObject } from '../controller/desired.js';
 import { startController } from '../controller/manager.js';
@@ -70,17 +71,19 @@ export async function controllerCommand(options: ControllerCommandOptions): Prom
   const kubeconfig = new KubeConfig();
   kubeconfig.loadFromDefault();
 
-  const stores = new Map<string, S3ArtifactStore>();
+  // One client per endpoint and region, shared by every pipeline's store: a
+  // store is only a bucket and a prefix, made afresh for each read.
+  const clients = new Map<string, S3Client>();
   const storeFor = (pipeline: PipelineObject): ArtifactStore => {
     const location = s3Location(pipeline, settings);
     if (location === undefined) throw new UserError('no S3 model store for this pipeline');
-    const key = JSON.stringify(location);
-    let store = stores.get(key);
-    if (store === undefined) {
-      store = new S3ArtifactStore(location);
-      stores.set(key, store);
+    const key = `${location.endpoint ?? ''} ${location.region ?? ''}`;
+    let client = clients.get(key);
+    if (client === undefined) {
+      client = s3Client(location);
+      clients.set(key, client);
     }
-    return store;
+    return new S3ArtifactStore({ ...location, client });
   };
 
   const controller = await startController({
@@ -112,5 +115,5 @@ export async function controllerCommand(options: ControllerCommandOptions): Prom
     process.on('SIGINT', stop);
   });
   await controller.stop();
-  for (const store of stores.values()) store.close();
+  for (const client of clients.values()) client.destroy();
 }

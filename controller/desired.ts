@@ -545,7 +545,27 @@ function projectCronJob(cronJob: V1CronJob) {
  * resync with no spec change writes nothing.
  */
 export function cronJobNeedsUpdate(actual: V1CronJob, desired: V1CronJob): boolean {
-  return !sameJson(projectCronJob(actual), projectCronJob(desired));
+  return comparisonKey(actual) !== comparisonKey(desired);
+}
+
+/** Trimmed CronJobs keep only the text they are compared by. */
+const comparisonKeys = new WeakMap<V1CronJob, string>();
+
+function comparisonKey(cronJob: V1CronJob): string {
+  return comparisonKeys.get(cronJob) ?? canonicalJson(projectCronJob(cronJob));
+}
+
+/**
+ * Replaces a cached CronJob's spec by the text cronJobNeedsUpdate compares.
+ * The controller reads a CronJob's spec back only to compare it (Jobs are
+ * built from the desired template, never from the cache), and the pod
+ * template is most of the object: with thousands of pipelines, most of the
+ * controller's memory.
+ */
+export function trimCronJob(cronJob: V1CronJob): void {
+  if (cronJob.spec === undefined) return;
+  comparisonKeys.set(cronJob, canonicalJson(projectCronJob(cronJob)));
+  delete cronJob.spec;
 }
 
 /**

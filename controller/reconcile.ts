@@ -66,7 +66,13 @@ import {
   succeededPod,
   type JobPods,
 } from './runs.js';
-import { buildStatus, statusChanged, type ReplacedRun, type StatusInput } from './status.js';
+import {
+  buildStatus,
+  statusChanged,
+  storedStatus,
+  type ReplacedRun,
+  type StatusInput,
+} from './status.js';
 import { parseKey } from './watch.js';
 
 /** The read side of an informer. */
@@ -166,7 +172,7 @@ export class Reconciler {
     };
     const log = this.#options.log.child({ pipeline: key });
     const now = this.#now();
-    const previous = resource.status;
+    const previous = storedStatus(resource.status);
 
     // The spec: a problem only the user can fix is reported, never retried.
     const specProblems = clusterSpecProblems(pipeline.spec, this.#options.settings);
@@ -470,7 +476,7 @@ export class Reconciler {
     replaced: ReplacedRun[],
   ) {
     const { spec } = pipeline;
-    const remembered = resource.status?.lastScheduleTimes ?? {};
+    const remembered = storedStatus(resource.status)?.lastScheduleTimes ?? {};
     const created = isoTime(resource.metadata.creationTimestamp);
     const skipped: SkippedSlot[] = [];
     const lastScheduleTimes: Record<string, Date> = {};

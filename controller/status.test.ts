@@ -9,6 +9,7 @@ import { Reason } from './reasons.js';
 import {
   buildStatus,
   statusChanged,
+  storedStatus,
   type Condition,
   type MLPipelineStatus,
   type StatusInput,
@@ -415,4 +416,29 @@ describe('statusChanged', () => {
   for (const [name, other, changed] of cases) {
     it(name, () => assert.equal(statusChanged(status, other), changed));
   }
+});
+
+describe('storedStatus: a status written by someone else', () => {
+  it('builds on a status with only some fields, of any shape, instead of failing', () => {
+    const raw = {
+      lastScheduleTimes: { pipeline: '2026-12-04T15:30:00Z', predict: 'not a time', x: 5 },
+      conditions: 'Ready',
+      recentRuns: [{ id: 'iris-202612041530', phase: 'Succeeded' }, 'junk', { phase: 'Failed' }],
+    };
+    const previous = storedStatus(raw);
+    assert.deepEqual(previous?.conditions, []);
+    assert.deepEqual(previous?.lastScheduleTimes, { pipeline: '2026-12-04T15:30:00Z' });
+    assert.deepEqual(previous?.recentRuns, [
+      { id: 'iris-202612041530', phase: 'Succeeded', stages: [] },
+    ]);
+    const status = buildStatus(input({ previous }));
+    assert.equal(conditionOf(status, 'Ready').status, 'True');
+    assert.equal(status.lastScheduleTimes?.pipeline, '2026-12-04T15:30:00Z');
+  });
+
+  it('is undefined for no status and for one that is not an object', () => {
+    assert.equal(storedStatus(undefined), undefined);
+    assert.equal(storedStatus('Ready'), undefined);
+    assert.equal(storedStatus([]), undefined);
+  });
 });

@@ -105,6 +105,37 @@ export interface MLPipelineStatus {
   handledRunNow?: string;
 }
 
+/**
+ * The status as stored, made safe to build on. The status subresource has no
+ * schema of its own, so anything with write access to it (an older version,
+ * a person's patch, a restore from backup) may leave fields missing or of the
+ * wrong shape; what cannot be read is dropped rather than failing every pass.
+ */
+export function storedStatus(raw: unknown): MLPipelineStatus | undefined {
+  if (!isRecord(raw)) return undefined;
+  const list = (value: unknown) => (Array.isArray(value) ? value.filter(isRecord) : []);
+  const status = { ...raw } as unknown as MLPipelineStatus;
+  status.conditions = list(raw.conditions).filter(
+    (c) => typeof c.type === 'string',
+  ) as unknown as Condition[];
+  status.recentRuns = list(raw.recentRuns)
+    .filter((run) => typeof run.id === 'string' && typeof run.phase === 'string')
+    .map((run) => ({ ...run, stages: list(run.stages) })) as unknown as RunStatus[];
+  const times = isRecord(raw.lastScheduleTimes) ? raw.lastScheduleTimes : {};
+  const validTimes = Object.entries(times).filter(
+    (entry): entry is [string, string] =>
+      typeof entry[1] === 'string' && !Number.isNaN(Date.parse(entry[1])),
+  );
+  if (validTimes.length > 0) status.lastScheduleTimes = Object.fromEntries(validTimes);
+  else delete status.lastScheduleTimes;
+  if (typeof raw.observedGeneration !== 'number') status.observedGeneration = 0;
+  return status;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 export interface StatusInput {
   pipeline: PipelineObject;
   /** The pipeline's Jobs (by the pipeline label); others are ignored. */

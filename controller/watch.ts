@@ -26,6 +26,8 @@ import {
 
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { trimJob, trimMetadata, trimPod } from './cache-trim.js';
+import { trimCronJob } from './desired.js';
 import { systemClock, type Clock } from './queue.js';
 import type { Clients, MLPipelineResource } from './kube.js';
 import { PLURAL, VERSION } from './kube.js';
@@ -62,6 +64,7 @@ export class ResourceWatch<T extends KubernetesObject> {
   readonly #labelSelector: string | undefined;
   readonly #onChange: (obj: T, listed: boolean) => void;
   readonly #onRelist: () => void;
+  readonly #trim: ((obj: T) => void) | undefined;
   readonly #clock: Clock;
   readonly #quietMs: number;
   readonly #backoffMs: number;
@@ -90,6 +93,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     onChange: (obj: T, listed: boolean) => void;
     /** After a restart lists again: deletions during the gap have no event of their own. */
     onRelist: () => void;
+    /** Drops what the controller never reads, as the object enters the cache (cache-trim.ts). */
+    trim?: (obj: T) => void;
     watch?: WatchOptions;
   }) {
     this.resource = options.resource;
@@ -99,6 +104,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     this.#labelSelector = options.labelSelector;
     this.#onChange = options.onChange;
     this.#onRelist = options.onRelist;
+    this.#trim = options.trim;
     this.#clock = options.watch?.clock ?? systemClock;
     this.#quietMs = options.watch?.quietMs ?? 5 * 60_000;
     this.#backoffMs = options.watch?.backoffMs ?? 1000;
@@ -159,8 +165,9 @@ export class ResourceWatch<T extends KubernetesObject> {
       if (mine()) this.#lastActivity = this.#clock.now();
     };
     const change = (obj: T) => {
-      // The cache holds this very object: managedFields (often half of it) are never read.
-      if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+      // The cache holds this very object: what is trimmed here is never kept.
+      trimMetadata(obj);
+      this.#trim?.(obj);
       activity();
       if (mine()) this.#onChange(obj, listing);
     };
@@ -318,6 +325,7 @@ export function makeInformers(options: {
     resource: string,
     path: string,
     list: ListFn<T>,
+    trim?: (obj: T) => void,
     onChange: (obj: T, listed: boolean) => void = enqueueOwner,
   ): ResourceWatch<T> =>
     new ResourceWatch<T>({
@@ -328,19 +336,28 @@ export function makeInformers(options: {
       labelSelector: selector,
       onChange,
       onRelist: enqueueAll,
+      ...(trim && { trim }),
       watch: options.watch,
     });
 
   const { batch, core } = clients;
-  const cronJobs = child<V1CronJob>('cronjobs', scoped('/apis/batch/v1', 'cronjobs'), () =>
-    namespace === undefined
-      ? batch.listCronJobForAllNamespaces({ labelSelector: selector })
-      : batch.listNamespacedCronJob({ namespace, labelSelector: selector }),
+  const cronJobs = child<V1CronJob>(
+    'cronjobs',
+    scoped('/apis/batch/v1', 'cronjobs'),
+    () =>
+      namespace === undefined
+        ? batch.listCronJobForAllNamespaces({ labelSelector: selector })
+        : batch.listNamespacedCronJob({ namespace, labelSelector: selector }),
+    trimCronJob,
   );
-  const jobs = child<V1Job>('jobs', scoped('/apis/batch/v1', 'jobs'), () =>
-    namespace === undefined
-      ? batch.listJobForAllNamespaces({ labelSelector: selector })
-      : batch.listNamespacedJob({ namespace, labelSelector: selector }),
+  const jobs = child<V1Job>(
+    'jobs',
+    scoped('/apis/batch/v1', 'jobs'),
+    () =>
+      namespace === undefined
+        ? batch.listJobForAllNamespaces({ labelSelector: selector })
+        : batch.listNamespacedJob({ namespace, labelSelector: selector }),
+    trimJob,
   );
   const configMaps = child<V1ConfigMap>('configmaps', scoped('/api/v1', 'configmaps'), () =>
     namespace === undefined
@@ -355,6 +372,7 @@ export function makeInformers(options: {
       namespace === undefined
         ? core.listPodForAllNamespaces({ labelSelector: selector })
         : core.listNamespacedPod({ namespace, labelSelector: selector }),
+    trimPod,
     (pod, listed) => {
       onPod?.(pod, listed);
       enqueueOwner(pod);

@@ -12,6 +12,7 @@ import { testS3 } from '../../test/infra/env.js';
 import { artifactStoreSuite } from './artifact-store-suite.js';
 import {
   S3ArtifactStore,
+  s3Client,
   s3ClientConfig,
   type S3ArtifactStoreOptions,
 } from './s3-artifact-store.js';
@@ -60,7 +61,6 @@ describe('S3 artifact store', () => {
     const s3 = testS3();
     const client = new S3Client(
       s3ClientConfig({
-        bucket,
         endpoint: s3.endpoint,
         region: s3.region,
         credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
@@ -98,6 +98,26 @@ describe('S3 artifact store', () => {
     assert.equal(await b.get('models/current.json'), undefined);
     assert.deepEqual(await b.list(''), []);
     assert.deepEqual(await a.list(''), ['models/current.json']);
+  });
+
+  it('stores sharing one client stay apart, and closing one leaves the client to the others', async () => {
+    const s3 = testS3();
+    const client = s3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    try {
+      const a = newStore({ client });
+      const b = newStore({ client });
+      await a.put('models/current.json', 'a');
+      assert.equal(await b.get('models/current.json'), undefined);
+      a.close();
+      await b.put('models/current.json', 'b');
+      assert.equal((await b.get('models/current.json'))?.toString(), 'b');
+    } finally {
+      client.destroy();
+    }
   });
 
   it('works with no prefix at all', async () => {

@@ -27,6 +27,13 @@ export interface S3ArtifactStoreOptions {
    * a profile, the ECS task role, IRSA on EKS).
    */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /**
+   * A client to share, made with s3Client(): one per endpoint and region serves
+   * any number of stores, where a client each costs a process with many stores
+   * (the controller reads every pipeline's store) hundreds of kilobytes apiece.
+   * A shared client is not destroyed by close().
+   */
+  client?: S3Client;
 }
 
 const DEFAULT_REGION = 'us-east-1';
@@ -36,6 +43,7 @@ export class S3ArtifactStore implements ArtifactStore {
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #client: S3Client;
+  readonly #ownsClient: boolean;
   readonly #where: string;
 
   constructor(options: S3ArtifactStoreOptions) {
@@ -53,7 +61,8 @@ export class S3ArtifactStore implements ArtifactStore {
       ? `at ${options.endpoint}`
       : `in ${options.region ?? 'the default region'}`;
 
-    this.#client = new S3Client(s3ClientConfig(options));
+    this.#ownsClient = options.client === undefined;
+    this.#client = options.client ?? s3Client(options);
   }
 
   async put(key: string, body: Buffer | string): Promise<void> {
@@ -131,7 +140,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** Releases the client's sockets. */
   close(): void {
-    this.#client.destroy();
+    if (this.#ownsClient) this.#client.destroy();
   }
 
   #key(key: string): string {
@@ -143,8 +152,17 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 }
 
+/** A client as a store makes it, for stores to share (S3ArtifactStoreOptions.client). */
+export function s3Client(
+  options: Pick<S3ArtifactStoreOptions, 'region' | 'endpoint' | 'credentials'>,
+): S3Client {
+  return new S3Client(s3ClientConfig(options));
+}
+
 /** The client settings the store uses; exported so tests can stream with them. */
-export function s3ClientConfig(options: S3ArtifactStoreOptions): S3ClientConfig {
+export function s3ClientConfig(
+  options: Pick<S3ArtifactStoreOptions, 'region' | 'endpoint' | 'credentials'>,
+): S3ClientConfig {
   const config: S3ClientConfig = {
     region: options.region ?? process.env.AWS_REGION ?? DEFAULT_REGION,
   };
