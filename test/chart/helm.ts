@@ -61,8 +61,10 @@ export async function helm(
     HELM_DATA_HOME: join(opts.home, 'data'),
   };
   if (opts.kubeconfig !== undefined) env.KUBECONFIG = opts.kubeconfig;
+  const bin = helmBinary();
+  if (!existsSync(bin)) throw new Error(`${bin} not found: run test/cluster/build-helm.sh first`);
   try {
-    const { stdout, stderr } = await execFileAsync(helmBinary(), args, {
+    const { stdout, stderr } = await execFileAsync(bin, args, {
       env,
       timeout: opts.timeoutMs ?? 120_000,
       maxBuffer: 64 * 1024 * 1024,
