@@ -8,7 +8,11 @@
 # never started: the tests run their own mariadbd on 127.0.0.1.
 set -euo pipefail
 
-PACKAGES=(mariadb-server mariadb-client python3-sklearn shellcheck)
+# podman builds and runs the image test's containers (runc as the runtime,
+# netavark and iptables for their network and published ports); debootstrap
+# makes the test's local Debian base image.
+PACKAGES=(mariadb-server mariadb-client python3-sklearn shellcheck
+  podman runc netavark iptables debootstrap)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install.sh: run as root (it calls apt-get install)" >&2
