@@ -4,13 +4,81 @@
  */
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { clusterBinDir, clusterBinariesPresent, type ControlPlane } from './control-plane.js';
+import { fileURLToPath } from 'node:url';
+
+import { parse } from 'yaml';
+
+import {
+  clusterBinDir,
+  clusterBinariesPresent,
+  externalKubeconfig,
+  type ControlPlane,
+} from './control-plane.js';
 
 /** Skip reason for a cluster suite, or false when it must run. */
 export const clusterSkip: string | false =
-  !clusterBinariesPresent() && process.env.MLP_CLUSTER_REQUIRED !== '1'
+  externalKubeconfig() === undefined &&
+  !clusterBinariesPresent() &&
+  process.env.MLP_CLUSTER_REQUIRED !== '1'
     ? `no control-plane binaries in ${clusterBinDir()}: run test/cluster/build.sh`
     : false;
+
+/** Skip reason for a suite that tests the harness's own local kubelet, which an external cluster has not. */
+export const localClusterSkip: string | false =
+  clusterSkip ||
+  (externalKubeconfig() !== undefined &&
+    'MLP_TEST_KUBECONFIG names a cluster with its own kubelets');
+
+const CRD_FILE = fileURLToPath(
+  new URL('../../crds/mlpipeline.dev_mlpipelines.yaml', import.meta.url),
+);
+const CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+/**
+ * Installs the project's CRD and waits until MLPipelines are served. On a
+ * cluster that already has it (an external one, a second suite), the stored
+ * CRD is replaced by the project's, so every suite tests the same schema.
+ */
+export async function ensureCrd(api: Api<unknown>): Promise<void> {
+  const crd = parse(readFileSync(CRD_FILE, 'utf8')) as { metadata: { name: string } };
+  const created = await api('POST', CRDS, crd);
+  if (created.status === 409) {
+    const path = `${CRDS}/${crd.metadata.name}`;
+    const current = (await api('GET', path)).body as { metadata: { resourceVersion: string } };
+    const replaced = await api('PUT', path, {
+      ...crd,
+      metadata: { ...crd.metadata, resourceVersion: current.metadata.resourceVersion },
+    });
+    if (replaced.status !== 200) throw new Error(`PUT ${path}: ${JSON.stringify(replaced.body)}`);
+  } else if (created.status !== 201) {
+    throw new Error(`POST ${CRDS}: ${JSON.stringify(created.body)}`);
+  }
+  await eventually('the mlpipelines resource to be served', 60_000, async () =>
+    (await api('GET', '/apis/mlpipeline.dev/v1alpha1/mlpipelines')).status === 200
+      ? true
+      : undefined,
+  );
+}
+
+/**
+ * Creates a suite's namespace. On an external cluster a namespace of that
+ * name left by an earlier run is deleted first, and the new one is deleted
+ * when the suite stops the cluster.
+ */
+export async function createNamespace(cp: ControlPlane, api: Api<unknown>, name: string) {
+  const path = `/api/v1/namespaces/${name}`;
+  if (cp.external) {
+    await api('DELETE', path);
+    await eventually(`namespace ${name} left by an earlier run to go`, 180_000, async () =>
+      (await api('GET', path)).status === 404 ? true : undefined,
+    );
+    cp.atStop(async () => {
+      await api('DELETE', path);
+    });
+  }
+  const r = await api('POST', '/api/v1/namespaces', { metadata: { name } });
+  if (r.status !== 201) throw new Error(`POST namespace ${name}: ${JSON.stringify(r.body)}`);
+}
 
 export interface Reply<Body> {
   status: number;

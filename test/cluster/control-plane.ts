@@ -19,6 +19,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { KubeConfig } from '@kubernetes/client-node';
+
 const execFileAsync = promisify(execFile);
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -72,8 +74,64 @@ export interface ControlPlane {
   tls: { ca: string; cert: string; key: string };
   /** The folder given to startControlPlane; logs are <component>.log there. */
   dir: string;
+  /**
+   * A cluster named by MLP_TEST_KUBECONFIG (kind, say) rather than one
+   * started here: real kubelets run its pods, and stop() stops nothing.
+   */
+  external: boolean;
+  /**
+   * Something to undo at stop() on a cluster that outlives the tests (a
+   * namespace they made); a cluster started here is discarded whole instead.
+   */
+  atStop(undo: () => Promise<void>): void;
   /** Stops kube-controller-manager, kube-apiserver and etcd (SIGTERM, then SIGKILL). */
   stop(): Promise<void>;
+}
+
+/** The kubeconfig of a cluster the tests run against instead of starting one, if any. */
+export function externalKubeconfig(): string | undefined {
+  return process.env.MLP_TEST_KUBECONFIG || undefined;
+}
+
+/**
+ * The cluster of MLP_TEST_KUBECONFIG, seen as a ControlPlane: its CA and
+ * client identity written to files in dir for clients that take PEM files.
+ * Only a client certificate (as kind's admin kubeconfig has) is supported.
+ */
+export async function attachCluster(kubeconfigPath: string, dir: string): Promise<ControlPlane> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  const cluster = kc.getCurrentCluster();
+  const user = kc.getCurrentUser();
+  if (cluster === null || user === null) {
+    throw new Error(`${kubeconfigPath}: no current context with a cluster and a user`);
+  }
+  const pem = (data: string | undefined, file: string | undefined, what: string): Buffer => {
+    if (data) return Buffer.from(data, 'base64');
+    if (file) return readFileSync(file);
+    throw new Error(`${kubeconfigPath}: the current context has no ${what}`);
+  };
+  await mkdir(dir, { recursive: true });
+  const tls = {
+    ca: join(dir, 'ca.crt'),
+    cert: join(dir, 'client.crt'),
+    key: join(dir, 'client.key'),
+  };
+  await writeFile(tls.ca, pem(cluster.caData, cluster.caFile, 'certificate authority'));
+  await writeFile(tls.cert, pem(user.certData, user.certFile, 'client certificate'));
+  await writeFile(tls.key, pem(user.keyData, user.keyFile, 'client key'), { mode: 0o600 });
+  const undos: (() => Promise<void>)[] = [];
+  return {
+    kubeconfig: resolve(kubeconfigPath),
+    server: cluster.server,
+    tls,
+    dir,
+    external: true,
+    atStop: (undo) => undos.push(undo),
+    async stop() {
+      for (const undo of undos.splice(0).reverse()) await undo();
+    },
+  };
 }
 
 export const DEFAULT_CONTROLLERS = [
@@ -88,6 +146,8 @@ export const DEFAULT_CONTROLLERS = [
 /** Starts etcd, kube-apiserver and kube-controller-manager; resolves once all are healthy. */
 export async function startControlPlane(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const dir = resolve(opts.dir);
+  const external = externalKubeconfig();
+  if (external !== undefined) return attachCluster(external, dir);
   const binDir = opts.binDir ?? clusterBinDir();
   for (const b of BINARIES) {
     if (!existsSync(join(binDir, b))) {
@@ -220,7 +280,15 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
       return { proc: p, ready: true, value: port };
     });
 
-    return { kubeconfig, server, tls: adminTls, dir, stop };
+    return {
+      kubeconfig,
+      server,
+      tls: adminTls,
+      dir,
+      external: false,
+      atStop: () => undefined,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

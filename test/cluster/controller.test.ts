@@ -12,7 +12,7 @@
  * MLP_CLUSTER_REQUIRED=1 makes their absence a failure.
  */
 import assert from 'node:assert/strict';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -21,7 +21,6 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import { DirArtifactStore } from '../../jobs/adapters/dir-artifact-store.js';
@@ -30,12 +29,16 @@ import type { RequestRecord } from '../../controller/kube.js';
 import { startController, type RunningController } from '../../controller/manager.js';
 import { modelReader } from '../../controller/model-reader.js';
 import { cronJobName, jobName, runNowRunId } from '../../controller/names.js';
-import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
+import {
+  apiClient,
+  clusterSkip,
+  createNamespace,
+  ensureCrd,
+  eventually,
+  type Api,
+} from './api-client.js';
 import { DEFAULT_CONTROLLERS, startControlPlane, type ControlPlane } from './control-plane.js';
 
-const CRD_FILE = fileURLToPath(
-  new URL('../../crds/mlpipeline.dev_mlpipelines.yaml', import.meta.url),
-);
 const DIR = fileURLToPath(new URL('../../.test-infra/controller/', import.meta.url));
 const NS = 'mlp-controller-test';
 const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
@@ -193,22 +196,8 @@ describe('controller on a real API server', { skip: clusterSkip, timeout: 600_00
     modelDir = await mkdtemp(join(tmpdir(), 'mlp-models-'));
     logFile = createWriteStream(join(DIR, 'controller.log'));
 
-    const crd: unknown = parse(readFileSync(CRD_FILE, 'utf8'));
-    const created = await api(
-      'POST',
-      '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
-      crd,
-    );
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const ns = await api('POST', '/api/v1/namespaces', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: NS },
-    });
-    assert.equal(ns.status, 201, JSON.stringify(ns.body));
-    await eventually('the mlpipelines resource to be served', 30_000, async () =>
-      (await api('GET', PIPELINES)).status === 200 ? true : undefined,
-    );
+    await ensureCrd(api);
+    await createNamespace(cp, api, NS);
 
     await start('replica-a');
     await start('replica-b');

@@ -9,13 +9,13 @@
  * makes their absence a failure.
  */
 import assert from 'node:assert/strict';
-import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
 import { parse, parseAllDocuments } from 'yaml';
@@ -26,14 +26,12 @@ import { startController, type RunningController } from '../../controller/manage
 import { modelReader, s3Location } from '../../controller/model-reader.js';
 import { jobName, runNowRunId } from '../../controller/names.js';
 import { S3ArtifactStore } from '../../jobs/adapters/s3-artifact-store.js';
-import { testMysqlUrl, testS3 } from '../infra/env.js';
 import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { podLogFile, startLocalKubelet, type LocalKubelet } from './kubelet.js';
+import type { ControlPlane } from './control-plane.js';
+import { startStageCluster, type StageCluster } from './stage-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'iris');
-const KUBELET_DIR = join(DIR, 'kubelet');
 const NS = 'mlp-iris';
 const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
 const JOBS = `/apis/batch/v1/namespaces/${NS}/jobs`;
@@ -92,29 +90,22 @@ function irisManifest(name: string, sourceTable?: string): Obj {
   return example;
 }
 
-/** A database URL like base but naming another database. */
-function withDatabase(base: string, database: string): string {
-  const url = new URL(base);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 const seconds = (t: string | undefined) => (t === undefined ? NaN : Date.parse(t));
 
 describe(
   'the Iris pipeline on a real control plane',
   { skip: clusterSkip, timeout: 600_000 },
   () => {
+    let cluster: StageCluster | undefined;
     let cp: ControlPlane;
     let api: Api<Obj>;
-    let kubelet: LocalKubelet | undefined;
     let controller: RunningController | undefined;
     let controllerLog: WriteStream | undefined;
     let db: mysql.Connection | undefined;
     let s3: S3Client | undefined;
     const stores = new Map<string, S3ArtifactStore>();
     const watches: AbortController[] = [];
-    const bucket = `iris-cluster-${Date.now().toString(36)}`;
+    let bucket: string;
     let controllerToken: string;
 
     // When this process saw each Job appear and each stage pod terminate successfully,
@@ -190,63 +181,16 @@ describe(
 
     before(async () => {
       await mkdir(DIR, { recursive: true });
-      cp = await startControlPlane({ dir: join(DIR, 'control-plane') });
-      api = apiClient<Obj>(cp);
-      const admin = new KubeConfig();
-      admin.loadFromFile(cp.kubeconfig);
-
-      // The kubelet passes nothing of this process's environment but what is named here. The
-      // loader is given by path: a stage's working folder is its own, where `tsx` resolves to nothing.
-      kubelet = await startLocalKubelet({
-        kubeconfig: cp.kubeconfig,
-        workDir: KUBELET_DIR,
-        imageCommands: {
-          mlpipeline: [
-            process.execPath,
-            '--import',
-            import.meta.resolve('tsx'),
-            join(ROOT, 'cli/main.ts'),
-          ],
-        },
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      cluster = await startStageCluster({
+        dir: DIR,
+        namespace: NS,
+        database: DATABASE,
+        bucketPrefix: 'iris-cluster',
       });
-
-      // Results and sources in a database of this test's own, so other tests seeding theirs
-      // cannot truncate its tables mid-run.
-      const dbUrl = withDatabase(testMysqlUrl(), DATABASE);
-      const setup = await mysql.createConnection({ uri: testMysqlUrl() });
-      await setup.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-      await setup.query(`CREATE DATABASE \`${DATABASE}\``);
-      await setup.end();
-      db = await mysql.createConnection({ uri: dbUrl, multipleStatements: true });
-      await db.query(readFileSync(join(ROOT, 'examples/mysql/seed.sql'), 'utf8'));
-
-      const t = testS3();
-      s3 = new S3Client({
-        endpoint: t.endpoint,
-        region: t.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey },
-      });
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-
-      await create('/api/v1/namespaces', { metadata: { name: NS } });
-      const secret = (name: string, data: Record<string, string>) =>
-        create(`/api/v1/namespaces/${NS}/secrets`, { metadata: { name }, stringData: data });
-      await secret('rds', { url: dbUrl });
-      await secret('mlpipeline-db', { url: dbUrl });
-      await secret('mlpipeline-s3', {
-        AWS_ACCESS_KEY_ID: t.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: t.secretAccessKey,
-      });
-
-      const crd: unknown = parse(
-        readFileSync(join(ROOT, 'crds/mlpipeline.dev_mlpipelines.yaml'), 'utf8'),
-      );
-      await create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      await eventually('the mlpipelines resource to be served', 30_000, async () =>
-        (await api('GET', PIPELINES)).status === 200 ? true : undefined,
-      );
+      ({ cp, db, s3, bucket } = cluster);
+      api = cluster.api as Api<Obj>;
+      const admin = cluster.admin;
+      const t = cluster.s3Local;
 
       // The controller and the stage pods live in the test namespace, as in a one-namespace install.
       for (const file of ['controller-role.yaml', 'stage-role.yaml']) {
@@ -281,17 +225,8 @@ describe(
       watches.push(...(await watchTimes(admin)));
 
       const settings: ControllerSettings = {
-        image: 'mlpipeline',
-        imagePullPolicy: 'Never',
+        ...cluster.settings,
         stageServiceAccount: STAGE_ACCOUNT,
-        databaseSecret: 'mlpipeline-db',
-        s3: {
-          bucket,
-          prefix: 'pipelines/',
-          endpoint: t.endpoint,
-          region: t.region,
-          credentialsSecret: 'mlpipeline-s3',
-        },
       };
       controllerLog = createWriteStream(join(DIR, 'controller.log'));
       controller = await startController({
@@ -301,7 +236,8 @@ describe(
         metricsPort: 0,
         metricsHost: '127.0.0.1',
         readModel: modelReader((pipeline) => {
-          const location = s3Location(pipeline, settings)!;
+          // The controller runs here: it reads the model store as this process does.
+          const location = { ...s3Location(pipeline, settings)!, endpoint: t.endpoint };
           const key = JSON.stringify(location);
           let store = stores.get(key);
           if (store === undefined) {
@@ -325,13 +261,7 @@ describe(
       await controller?.stop();
       for (const store of stores.values()) store.close();
       await new Promise<void>((r) => (controllerLog ? controllerLog.end(r) : r()));
-      await kubelet?.stop();
-      await cp?.stop();
-      if (db) {
-        await db.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-        await db.end();
-      }
-      s3?.destroy();
+      await cluster?.stop();
     });
 
     it('the controller token is least-privilege: it cannot read Secrets or touch MLPipeline specs', async () => {
@@ -418,11 +348,9 @@ describe(
       const pods = await list(PODS, `mlpipeline.dev/run-id=${runId}`);
       assert.equal(pods.length, 4);
       for (const pod of pods) {
-        assert.equal(pod.spec.nodeName, kubelet!.nodeName);
+        assert.ok(pod.spec.nodeName, 'the pod was scheduled');
         assert.equal(pod.status.phase, 'Succeeded');
-        const log = podLogFile(KUBELET_DIR, NS, pod.metadata.name, 'stage');
-        assert.ok(existsSync(log), `${log} exists`);
-        assert.match(await readFile(log, 'utf8'), /stage succeeded/);
+        assert.match(await cluster!.podLog(pod.metadata.name, 'stage'), /stage succeeded/);
       }
 
       await reportChaining(runId, jobs, pods);

@@ -26,7 +26,7 @@ import {
   type V1PodSpec,
 } from '@kubernetes/client-node';
 
-import { clusterSkip, eventually } from './api-client.js';
+import { eventually, localClusterSkip } from './api-client.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import {
   apiServiceEnv,
@@ -285,7 +285,7 @@ function pidOf(pod: V1Pod): number {
   return Number(m[1]);
 }
 
-describe('local kubelet on a control plane', { skip: clusterSkip, timeout: 600_000 }, () => {
+describe('local kubelet on a control plane', { skip: localClusterSkip, timeout: 600_000 }, () => {
   let dir: string;
   let workDir: string;
   let cp: ControlPlane | undefined;

@@ -1,8 +1,10 @@
 /**
  * Day-two operations on a real control plane, as a user sees them: suspending
  * and resuming a pipeline, the controller stopped in the middle of a run and
- * started again, two replicas under leader election through a whole run, and
- * a spec edit followed by a quiet period. Stage pods are local processes
+ * started again, two replicas under leader election through a whole run, a
+ * run replaced under concurrencyPolicy Replace, slots missed while no
+ * controller ran, the leader process killed outright, and a spec edit
+ * followed by a quiet period. Stage pods are local processes
  * under the test kubelet, running the MySQL Iris example against MariaDB and
  * the S3 server that npm test starts.
  *
@@ -11,15 +13,15 @@
  * their absence a failure.
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig } from '@kubernetes/client-node';
-import mysql from 'mysql2/promise';
 import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
@@ -28,10 +30,10 @@ import type { ControllerSettings } from '../../controller/desired.js';
 import type { RequestRecord } from '../../controller/kube.js';
 import { startController, type RunningController } from '../../controller/manager.js';
 import { cronJobName, jobName, runNowRunId } from '../../controller/names.js';
-import { testMysqlUrl, testS3 } from '../infra/env.js';
-import { apiClient, clusterSkip, eventually, sleep, type Api } from './api-client.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { startLocalKubelet, type LocalKubelet } from './kubelet.js';
+import { scheduledRunId } from '../../core/schedule/index.js';
+import { clusterSkip, eventually, sleep, type Api } from './api-client.js';
+import type { ControlPlane } from './control-plane.js';
+import { startStageCluster, type StageCluster } from './stage-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'operations');
@@ -67,6 +69,48 @@ function irisPipeline(name: string, spec: Record<string, unknown> = {}): Obj {
   };
 }
 
+interface ControllerProcess {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+}
+
+async function leaderGauge(port: number): Promise<number | undefined> {
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`).catch(() => undefined);
+  if (!r?.ok) return undefined;
+  const line = (await r.text()).split('\n').find((l) => l.startsWith('mlpipeline_leader '));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never says a word. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 const condition = (pipeline: Obj, type: string) =>
   (pipeline?.status?.conditions ?? []).find((c: Obj) => c.type === type);
 
@@ -74,12 +118,10 @@ describe(
   'operating pipelines on a real control plane',
   { skip: clusterSkip, timeout: 900_000 },
   () => {
+    let cluster: StageCluster | undefined;
     let cp: ControlPlane;
     let api: Api<Obj>;
     let kc: KubeConfig;
-    let kubelet: LocalKubelet | undefined;
-    let db: mysql.Connection | undefined;
-    let s3: S3Client | undefined;
     let settings: ControllerSettings;
     let logFile: WriteStream | undefined;
     const running = new Set<RunningController>();
@@ -160,96 +202,26 @@ describe(
 
     before(async () => {
       await mkdir(DIR, { recursive: true });
-      cp = await startControlPlane({ dir: join(DIR, 'control-plane') });
-      api = apiClient<Obj>(cp);
-      kc = new KubeConfig();
-      kc.loadFromFile(cp.kubeconfig);
+      cluster = await startStageCluster({
+        dir: DIR,
+        namespace: NS,
+        database: DATABASE,
+        bucketPrefix: 'operations',
+      });
+      ({ cp, settings } = cluster);
+      api = cluster.api as Api<Obj>;
+      kc = cluster.admin;
       logFile = createWriteStream(join(DIR, 'controller.log'));
-
-      // Only PATH reaches the stage processes; tsx by path, as their working folders have no node_modules.
-      kubelet = await startLocalKubelet({
-        kubeconfig: cp.kubeconfig,
-        workDir: join(DIR, 'kubelet'),
-        imageCommands: {
-          mlpipeline: [
-            process.execPath,
-            '--import',
-            import.meta.resolve('tsx'),
-            join(ROOT, 'cli/main.ts'),
-          ],
-        },
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-      });
-
-      // A database of this file's own, so no other test truncates its tables during a run.
-      const dbUrl = new URL(testMysqlUrl());
-      dbUrl.pathname = `/${DATABASE}`;
-      const setup = await mysql.createConnection({ uri: testMysqlUrl() });
-      await setup.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-      await setup.query(`CREATE DATABASE \`${DATABASE}\``);
-      await setup.end();
-      db = await mysql.createConnection({ uri: dbUrl.toString(), multipleStatements: true });
-      await db.query(readFileSync(join(ROOT, 'examples/mysql/seed.sql'), 'utf8'));
-
-      const t = testS3();
-      const bucket = `operations-${Date.now().toString(36)}`;
-      s3 = new S3Client({
-        endpoint: t.endpoint,
-        region: t.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey },
-      });
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-
-      await create('/api/v1/namespaces', { metadata: { name: NS } });
-      const secrets = {
-        rds: { url: dbUrl.toString() },
-        'mlpipeline-db': { url: dbUrl.toString() },
-        'mlpipeline-s3': {
-          AWS_ACCESS_KEY_ID: t.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: t.secretAccessKey,
-        },
-      };
-      for (const [name, stringData] of Object.entries(secrets)) {
-        await create(`/api/v1/namespaces/${NS}/secrets`, { metadata: { name }, stringData });
-      }
       await create(`/api/v1/namespaces/${NS}/serviceaccounts`, {
         metadata: { name: 'mlpipeline-stage' },
         automountServiceAccountToken: false,
       });
-      const crd: unknown = parse(
-        readFileSync(join(ROOT, 'crds/mlpipeline.dev_mlpipelines.yaml'), 'utf8'),
-      );
-      await create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
-      await eventually('the mlpipelines resource to be served', 30_000, async () =>
-        (await api('GET', PIPELINES)).status === 200 ? true : undefined,
-      );
-
-      settings = {
-        image: 'mlpipeline',
-        imagePullPolicy: 'Never',
-        stageServiceAccount: 'mlpipeline-stage',
-        databaseSecret: 'mlpipeline-db',
-        s3: {
-          bucket,
-          prefix: 'pipelines/',
-          endpoint: t.endpoint,
-          region: t.region,
-          credentialsSecret: 'mlpipeline-s3',
-        },
-      };
     });
 
     after(async () => {
       for (const controller of [...running]) await stopReplica(controller);
       await new Promise<void>((resolve) => (logFile ? logFile.end(resolve) : resolve()));
-      await kubelet?.stop();
-      await cp?.stop();
-      if (db) {
-        await db.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-        await db.end();
-      }
-      s3?.destroy();
+      await cluster?.stop();
     });
 
     describe('suspend and resume', () => {
@@ -440,6 +412,237 @@ describe(
         for (const r of replicas) await stopReplica(r);
       }
     });
+
+    it('concurrencyPolicy Replace: a new run stops the running one, which shows as Replaced, and itself succeeds', async () => {
+      // The first run's collect hangs on a server that accepts and never answers,
+      // so it is certainly still running when the second run is asked for.
+      const silent = await silentServer();
+      const secretPath = `/api/v1/namespaces/${NS}/secrets/rds-slow`;
+      await create(`/api/v1/namespaces/${NS}/secrets`, {
+        metadata: { name: 'rds-slow' },
+        stringData: { url: `mysql://u:p@127.0.0.1:${silent.port}/nowhere` },
+      });
+      const controller = await startReplica('replace');
+      try {
+        await leaderOf([controller]);
+        const spec = irisPipeline('replace', { concurrencyPolicy: 'Replace' });
+        spec.spec.source.mysql.connectionSecretRef.name = 'rds-slow';
+        await create(PIPELINES, spec);
+        await ready('replace');
+
+        const first = await runNow('replace');
+        await eventually('the first run collecting', 60_000, async () => {
+          const pods = await list(PODS, `mlpipeline.dev/run-id=${first.runId}`);
+          return pods.some((p) => p.status?.phase === 'Running') ? true : undefined;
+        });
+        // The second run reads the real database.
+        await patch(secretPath, { stringData: { url: cluster!.podDatabaseUrl } });
+        await sleep(1100); // run-now values are whole seconds apart
+        const second = await runNow('replace');
+
+        const run = await finishedRun('replace', second.runId);
+        assert.equal(run.phase, 'Succeeded', JSON.stringify(run));
+        assert.deepEqual(await jobsOfRun(first.runId), [], "the replaced run's Jobs are deleted");
+        assert.deepEqual(await jobsOfRun(second.runId), expectedJobs(second.runId));
+
+        const p = await pipeline('replace');
+        const replaced = p.status.recentRuns.find((r: Obj) => r.id === first.runId);
+        assert.equal(replaced?.phase, 'Replaced', JSON.stringify(p.status.recentRuns));
+        assert.equal(
+          replaced.message,
+          `replaced by run ${second.runId} (concurrencyPolicy Replace)`,
+        );
+        assert.equal(condition(p, 'Degraded').status, 'False', 'a replaced run is no failure');
+        const events = await api(
+          'GET',
+          `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent('involvedObject.name=replace')}`,
+        );
+        assert.ok(
+          events.body.items.some(
+            (e: Obj) => e.reason === 'RunReplaced' && e.message.includes(first.runId),
+          ),
+          'a RunReplaced event names the stopped run',
+        );
+        await eventually('the replaced pod to be gone', 60_000, async () =>
+          (await list(PODS, `mlpipeline.dev/run-id=${first.runId}`)).length === 0
+            ? true
+            : undefined,
+        );
+      } finally {
+        await stopReplica(controller);
+        if (await pipeline('replace')) await deletePipeline('replace');
+        await api('DELETE', secretPath);
+        await silent.close();
+      }
+    });
+
+    it('slots missed while no controller ran: RunLatest runs the newest, RunAll the latest few, Skip none, each recorded', async () => {
+      // Status is the controller's memory of the last slot it handled; writing
+      // it directly stands for a controller that handled it and then was down.
+      const minute = 60_000;
+      // Away from a minute boundary, so that no slot becomes due or on time during the test.
+      while (new Date().getUTCSeconds() < 15 || new Date().getUTCSeconds() > 40) await sleep(1000);
+      const base = Math.floor(Date.now() / minute) * minute - 3 * minute;
+      const slots = [1, 2, 3].map((i) => new Date(base + i * minute));
+      const policies = {
+        'missed-latest': { policy: 'RunLatest' },
+        'missed-all': { policy: 'RunAll', limit: 2 },
+        'missed-skip': { policy: 'Skip' },
+      };
+      for (const [name, missedRuns] of Object.entries(policies)) {
+        const created = await create(
+          PIPELINES,
+          irisPipeline(name, {
+            schedule: '* * * * *',
+            startingDeadlineSeconds: 10,
+            concurrencyPolicy: 'Allow',
+            missedRuns,
+          }),
+        );
+        const r = await api('PUT', `${PIPELINES}/${name}/status`, {
+          ...created,
+          status: { lastScheduleTimes: { pipeline: new Date(base).toISOString() } },
+        });
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+      }
+
+      const controller = await startReplica('missed');
+      try {
+        await leaderOf([controller]);
+        const ids = (name: string) => slots.map((slot) => scheduledRunId(name, 'pipeline', slot));
+        const phases = async (name: string) => {
+          const p = await pipeline(name);
+          return new Map<string, Obj>((p?.status?.recentRuns ?? []).map((r: Obj) => [r.id, r]));
+        };
+
+        const [l1, l2, l3] = ids('missed-latest');
+        const latest = await finishedRun('missed-latest', l3!);
+        assert.equal(latest.phase, 'Succeeded', JSON.stringify(latest));
+        assert.equal(latest.scheduledAt, slots[2]!.toISOString());
+        const latestRuns = await phases('missed-latest');
+        for (const id of [l1!, l2!]) {
+          assert.equal(latestRuns.get(id)?.phase, 'Skipped', id);
+          assert.match(latestRuns.get(id).message, /missedRuns.policy is RunLatest/);
+        }
+        const startedRuns = new Set(
+          (await list(JOBS, 'mlpipeline.dev/pipeline=missed-latest')).map(
+            (j) => j.metadata.labels['mlpipeline.dev/run-id'],
+          ),
+        );
+        assert.deepEqual([...startedRuns], [l3], 'only the newest missed slot started');
+
+        const [a1, a2, a3] = ids('missed-all');
+        for (const id of [a2!, a3!]) {
+          const run = await finishedRun('missed-all', id);
+          assert.equal(run.phase, 'Succeeded', JSON.stringify(run));
+        }
+        const allRuns = await phases('missed-all');
+        assert.equal(allRuns.get(a1!)?.phase, 'Skipped');
+        assert.match(allRuns.get(a1!).message, /only the latest 2 missed slots run/);
+
+        const skipRuns = await phases('missed-skip');
+        for (const id of ids('missed-skip')) {
+          assert.equal(skipRuns.get(id)?.phase, 'Skipped', id);
+          assert.match(skipRuns.get(id).message, /missedRuns.policy is Skip/);
+        }
+        assert.deepEqual(await list(JOBS, 'mlpipeline.dev/pipeline=missed-skip'), []);
+      } finally {
+        await stopReplica(controller);
+        for (const name of Object.keys(policies)) {
+          if (await pipeline(name)) await deletePipeline(name);
+        }
+      }
+    });
+
+    it('the leader process killed with SIGKILL mid-run: the standby process takes the Lease and finishes the chain, one Job per stage', async () => {
+      const processes = [await startProcess('process-a'), await startProcess('process-b')];
+      try {
+        const leader = await eventually('a leader process', 60_000, async () => {
+          for (const p of processes) if ((await leaderGauge(p.port)) === 1) return p;
+          return undefined;
+        });
+        const standby = processes.find((p) => p !== leader)!;
+        await create(PIPELINES, irisPipeline('killed'));
+        await ready('killed');
+        const { runId } = await runNow('killed');
+        const stage = await eventually(
+          'a collect, clean or train pod running',
+          60_000,
+          async () => {
+            const pods = await list(PODS, `mlpipeline.dev/run-id=${runId}`);
+            const runningPod = pods.find((p) => p.status?.phase === 'Running');
+            const job: string | undefined =
+              runningPod?.metadata.labels['batch.kubernetes.io/job-name'];
+            return STAGES.find((s) => job === jobName(runId, s));
+          },
+          50,
+        );
+        assert.notEqual(stage, 'predict', 'the run was caught too late to test a takeover');
+
+        const killedAt = Date.now();
+        leader.child.kill('SIGKILL');
+        await eventually('the standby to take the Lease', 60_000, async () =>
+          (await leaderGauge(standby.port)) === 1 ? true : undefined,
+        );
+        const takeoverMs = Date.now() - killedAt;
+        // The Lease is not released by a killed process: the standby waits out its duration (15 s).
+        assert.ok(takeoverMs < 30_000, `took ${takeoverMs} ms`);
+        console.log(`# takeover after SIGKILL: ${takeoverMs} ms`);
+
+        const run = await finishedRun('killed', runId);
+        assert.equal(run.phase, 'Succeeded', JSON.stringify(run));
+        assert.deepEqual(await jobsOfRun(runId), expectedJobs(runId));
+        assert.equal(
+          (await list(PODS, `mlpipeline.dev/run-id=${runId}`)).length,
+          STAGES.length,
+          'one pod per stage',
+        );
+      } finally {
+        for (const p of processes) await stopProcess(p);
+        if (await pipeline('killed')) await deletePipeline('killed');
+      }
+    });
+
+    /** `mlpipeline controller --leader-elect` as its own process, configured as the Helm chart does. */
+    async function startProcess(name: string): Promise<ControllerProcess> {
+      const port = await freePort();
+      const log = createWriteStream(join(DIR, `${name}.log`));
+      await new Promise((resolve) => log.once('open', resolve));
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          import.meta.resolve('tsx'),
+          join(ROOT, 'cli/main.ts'),
+          'controller',
+          ...['--namespace', NS, '--leader-elect', '--metrics-address', '127.0.0.1'],
+          ...['--metrics-port', String(port)],
+        ],
+        {
+          stdio: ['ignore', log, log],
+          env: {
+            PATH: process.env.PATH,
+            KUBECONFIG: cp.kubeconfig,
+            POD_NAMESPACE: NS,
+            ...cluster!.controllerEnv,
+          },
+        },
+      );
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await eventually(`${name} to serve /healthz`, 60_000, async () => {
+        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+        const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        return r?.ok ? true : undefined;
+      });
+      return { child, port, exited };
+    }
+
+    async function stopProcess(p: ControllerProcess): Promise<void> {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
+      const timer = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
+      await p.exited;
+      clearTimeout(timer);
+    }
 
     it('a spec edit updates the CronJob, and the quiet period after it writes nothing', async () => {
       // Resyncs every 2 s, so the quiet period below holds several passes of every pipeline.
