@@ -18,6 +18,8 @@
  * so the template is the same for every run and a Job differs from its
  * CronJob's template only in metadata, as with `kubectl create job --from`.
  */
+import { createHash } from 'node:crypto';
+
 import type {
   V1ConfigMap,
   V1Container,
@@ -548,11 +550,16 @@ export function cronJobNeedsUpdate(actual: V1CronJob, desired: V1CronJob): boole
   return comparisonKey(actual) !== comparisonKey(desired);
 }
 
-/** Trimmed CronJobs keep only the text they are compared by. */
+/** Trimmed CronJobs keep only a digest of what they are compared by. */
 const comparisonKeys = new WeakMap<V1CronJob, string>();
 
 function comparisonKey(cronJob: V1CronJob): string {
-  return comparisonKeys.get(cronJob) ?? canonicalJson(projectCronJob(cronJob));
+  return (
+    comparisonKeys.get(cronJob) ??
+    createHash('sha256')
+      .update(canonicalJson(projectCronJob(cronJob)))
+      .digest('base64')
+  );
 }
 
 /**
@@ -564,7 +571,7 @@ function comparisonKey(cronJob: V1CronJob): string {
  */
 export function trimCronJob(cronJob: V1CronJob): void {
   if (cronJob.spec === undefined) return;
-  comparisonKeys.set(cronJob, canonicalJson(projectCronJob(cronJob)));
+  comparisonKeys.set(cronJob, comparisonKey(cronJob));
   delete cronJob.spec;
 }
 
