@@ -42,7 +42,10 @@ import {
 } from '../server/service.js';
 import type { PipelineCluster } from './cluster.js';
 import { modelSummaries, modelVersion, predictOne } from './models.js';
-import { activeRunIds, pipelineSummary, requestedRun, runRecords } from './views.js';
+import { activeRunIds, pipelineSummary, requestedRun, runNowRefusal, runRecords } from './views.js';
+
+/** Readings of a pipeline a run-now request tries while the controller keeps writing its status. */
+const RUN_NOW_ATTEMPTS = 3;
 
 /** A stage's log is shown whole up to this size; the end of a longer one is cut. */
 export const MAX_LOG_BYTES = 1024 * 1024;
@@ -136,42 +139,37 @@ export class KubernetesPipelineService implements PipelineService {
   }
 
   /**
-   * Sets the run-now annotation, with the resourceVersion read, so that of
-   * two presses at once one wins and the other is told; a request the
-   * controller has not acted on yet is not overwritten, since its run would
-   * then never start.
+   * Sets the run-now annotation, with the resourceVersion read, so that a
+   * request is never lost: of two presses at once one wins and the other is
+   * refused, and a request the controller has not acted on yet is not
+   * overwritten, since its run would then never start. A conflict with a
+   * status write of the controller's is tried again on a fresh reading.
    */
   async runNow(name: string): Promise<RunRecord> {
-    const resource = await this.#resource(name);
-    if (resource.spec.suspend) {
-      throw new ApiError(409, `pipeline ${name} is suspended: resume it to start a run`);
-    }
-    const waiting = requestedRun(resource);
-    if (waiting !== undefined) {
-      throw new ApiError(
-        409,
-        `run ${waiting.runId} was asked for and the controller has not started it yet; wait for it`,
-      );
-    }
-    const active = activeRunIds(resource);
-    if (resource.spec.concurrencyPolicy === 'Forbid' && active.length > 0) {
-      throw new ApiError(
-        409,
-        `run ${active[0]} is still going and concurrencyPolicy is Forbid; wait for it to finish`,
-      );
-    }
+    for (let attempt = 1; ; attempt++) {
+      const resource = await this.#resource(name);
+      const refusal = runNowRefusal(resource);
+      if (refusal !== undefined) throw new ApiError(409, refusal);
 
-    const value = this.#now().toISOString();
-    const patched = await this.#patch(name, {
-      metadata: {
-        resourceVersion: resource.metadata.resourceVersion,
-        annotations: { [ANNOTATION_RUN_NOW]: value },
-      },
-    });
-    const run = requestedRun(patched);
-    if (run === undefined) throw new Error(`the run-now annotation "${value}" names no run`);
-    this.#options.log.info({ pipeline: name, run: run.runId }, 'run requested');
-    return run;
+      const value = this.#now().toISOString();
+      let patched: MLPipelineResource;
+      try {
+        patched = await this.#patch(name, {
+          metadata: {
+            resourceVersion: resource.metadata.resourceVersion,
+            annotations: { [ANNOTATION_RUN_NOW]: value },
+          },
+        });
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 409 && attempt < RUN_NOW_ATTEMPTS)
+          continue;
+        throw error;
+      }
+      const run = requestedRun(patched);
+      if (run === undefined) throw new Error(`the run-now annotation "${value}" names no run`);
+      this.#options.log.info({ pipeline: name, run: run.runId }, 'run requested');
+      return run;
+    }
   }
 
   async setSuspended(name: string, suspended: boolean): Promise<PipelineSummary> {

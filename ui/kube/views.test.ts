@@ -13,6 +13,7 @@ import {
   pipelineChanges,
   pipelineSummary,
   requestedRun,
+  runNowRefusal,
   runRecord,
   runRecords,
 } from './views.js';
@@ -277,5 +278,40 @@ describe('jobChange', () => {
       runId: 'iris-202612041530',
     });
     assert.equal(jobChange({ metadata: { name: 'other', labels: {} } }), undefined);
+  });
+});
+
+describe('runNowRefusal', () => {
+  const running = { ...succeeded, phase: 'Running' as const };
+  const cases: { name: string; resource: MLPipelineResource; want: RegExp | undefined }[] = [
+    { name: 'idle', resource: pipeline({ recentRuns: [succeeded] }), want: undefined },
+    {
+      name: 'suspended',
+      resource: pipeline({}, { suspend: true }),
+      want: /^pipeline iris is suspended/,
+    },
+    {
+      name: 'a request not acted on yet',
+      resource: pipeline({}, { runNow: '2026-12-04T15:31:07Z' }),
+      want: /controller has not started it yet/,
+    },
+    {
+      name: 'a run going under Forbid',
+      resource: pipeline({ recentRuns: [running] }),
+      want: /run iris-202612041530 is still going and concurrencyPolicy is Forbid/,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const got = runNowRefusal(c.resource);
+      if (c.want === undefined) assert.equal(got, undefined);
+      else assert.match(got ?? '', c.want);
+    });
+  }
+
+  it('a run going under Allow is no reason', () => {
+    const resource = pipeline({ recentRuns: [running] });
+    resource.spec.concurrencyPolicy = 'Allow';
+    assert.equal(runNowRefusal(resource), undefined);
   });
 });

@@ -46,6 +46,26 @@ export function requestedRun(resource: MLPipelineResource): RunRecord | undefine
   };
 }
 
+/**
+ * Why a run cannot be asked for now, in words for the page, or undefined
+ * when it can: the controller would refuse a suspended pipeline's request,
+ * or skip it while a run goes on under concurrencyPolicy Forbid; and a
+ * request not yet acted on would be lost if overwritten.
+ */
+export function runNowRefusal(resource: MLPipelineResource): string | undefined {
+  const name = pipelineName(resource);
+  if (resource.spec.suspend) return `pipeline ${name} is suspended: resume it to start a run`;
+  const waiting = requestedRun(resource);
+  if (waiting !== undefined) {
+    return `run ${waiting.runId} was asked for and the controller has not started it yet; wait for it`;
+  }
+  const active = activeRunIds(resource);
+  if (resource.spec.concurrencyPolicy === 'Forbid' && active.length > 0) {
+    return `run ${active[0]} is still going and concurrencyPolicy is Forbid; wait for it to finish`;
+  }
+  return undefined;
+}
+
 /** Pods a stage's Job started so far: every attempt, by the Job's own counters. */
 function attemptsOf(job: V1Job | undefined): number {
   const s = job?.status;
