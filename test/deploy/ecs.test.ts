@@ -261,6 +261,15 @@ describe('ECS task definition', () => {
   });
 });
 
+describe('ECS placeholders', () => {
+  it('are only the ones the README fills in', () => {
+    for (const file of readdirSync(ECS).filter((f) => f.endsWith('.json'))) {
+      const placeholders = readFileSync(join(ECS, file), 'utf8').match(/<[^<>"]*>/g) ?? [];
+      for (const p of placeholders) assert.ok(p in FILLED, `${file}: unknown placeholder ${p}`);
+    }
+  });
+});
+
 describe('ECS IAM policies', () => {
   const policies = { taskPolicy, executionPolicy };
 
