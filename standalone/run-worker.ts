@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { configFromEnv } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
@@ -6,6 +7,7 @@ import type { RunRecord } from '../core/ports.js';
 import { loadPipelines } from '../core/spec/load.js';
 import { executeRun } from '../jobs/run-executor.js';
 import { createRuntime } from '../jobs/runtime.js';
+import { reportingSaves } from './reporting-saves.js';
 import { STAGE_FUNCTIONS } from '../jobs/stages/index.js';
 
 /**
@@ -21,7 +23,12 @@ export interface RunWorkerInput {
 }
 
 export type RunWorkerMessage =
-  { type: 'done'; run: RunRecord } | { type: 'error'; message: string };
+  | { type: 'done'; run: RunRecord }
+  | { type: 'error'; message: string }
+  /** The run's record as just saved: a stage started, ended or was retried. */
+  | { type: 'progress'; run: RunRecord }
+  /** One JSON log line; the main thread prints it and keeps it as the stage's log. */
+  | { type: 'log'; line: string };
 
 const input = workerData as RunWorkerInput;
 const port = parentPort!;
@@ -30,7 +37,17 @@ port.on('message', (message: { type: string; reason?: string }) => {
   if (message.type === 'stop') controller.abort(new Error(message.reason ?? 'stopped'));
 });
 
-const log = createLogger().child({ pipeline: input.pipeline, run: input.run.runId });
+const toMainThread = new Writable({
+  decodeStrings: false,
+  write(line: string | Buffer, _encoding, done) {
+    port.postMessage({ type: 'log', line: String(line) } satisfies RunWorkerMessage);
+    done();
+  },
+});
+const log = createLogger({ destination: toMainThread }).child({
+  pipeline: input.pipeline,
+  run: input.run.runId,
+});
 logProcessWarnings(log);
 try {
   const pipeline = loadPipelines(input.file).find((p) => p.name === input.pipeline);
@@ -43,7 +60,9 @@ try {
       retries: (stage) => pipeline.spec.stages?.[stage]?.retries ?? 0,
       stages: STAGE_FUNCTIONS,
       contextFor: (stage) => runtime.contextFor(pipeline, input.run.runId, log.child({ stage })),
-      results: runtime.results,
+      results: reportingSaves(runtime.results, (saved) =>
+        port.postMessage({ type: 'progress', run: saved } satisfies RunWorkerMessage),
+      ),
       log,
     });
     port.postMessage({ type: 'done', run } satisfies RunWorkerMessage);
@@ -53,3 +72,6 @@ try {
 } catch (error) {
   port.postMessage({ type: 'error', message: messageOf(error) } satisfies RunWorkerMessage);
 }
+// The stop listener must not keep a finished worker alive: the thread ends once
+// its last message is out.
+port.unref();

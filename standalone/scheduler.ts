@@ -21,6 +21,10 @@ export interface SchedulerOptions {
   now?: () => Date;
   /** Longest wait between two looks at the clock, so a changed clock is noticed. */
   maxSleepMs?: number;
+  /** Whether scheduled runs are off; spec.suspend unless the API has changed it. */
+  isSuspended?: (pipeline: Pipeline) => boolean;
+  /** Told when a run is recorded, started or finished here, so views can refresh. */
+  onRunChange?: (run: RunRecord) => void;
 }
 
 interface ActiveRun {
@@ -80,6 +84,9 @@ export class Scheduler {
    */
   async runNow(pipelineName: string, startStage: StageName = 'collect'): Promise<RunRecord> {
     const pipeline = this.#pipeline(pipelineName);
+    if (this.#isSuspended(pipeline)) {
+      throw new RunRejectedError(`pipeline ${pipeline.name} is suspended; resume it to run it`);
+    }
     const now = this.#now();
     const run = newRun(
       pipeline,
@@ -164,7 +171,7 @@ export class Scheduler {
       });
       if (!earliest || plan.nextRunAt < earliest) earliest = plan.nextRunAt;
 
-      if (spec.suspend) {
+      if (this.#isSuspended(pipeline)) {
         // Slots passed while suspended are not owed when it resumes.
         if (plan.newLastScheduleTime) {
           await results.setLastScheduleTime(
@@ -189,6 +196,7 @@ export class Scheduler {
         record.message = slot.reason;
         record.finishedAt = now.toISOString();
         if (await results.claimRun(record)) {
+          this.#options.onRunChange?.(record);
           this.#options.log.warn(
             { pipeline: pipeline.name, run: slot.runId, reason: slot.reason },
             'run skipped',
@@ -228,6 +236,7 @@ export class Scheduler {
     // inserts the record first runs it; the others see it and move on.
     if (!(await results.claimRun(run))) return;
     if (decision.action === 'skip') {
+      this.#options.onRunChange?.(run);
       this.#options.log.warn(
         { pipeline: pipeline.name, run: run.runId, reason: decision.reason },
         'run skipped',
@@ -254,10 +263,16 @@ export class Scheduler {
           pipeline.name,
           list.filter((a) => a.run.runId !== run.runId),
         );
+        this.#options.onRunChange?.(run);
       });
     const list = this.#active.get(pipeline.name) ?? [];
     list.push({ run, controller, done });
     this.#active.set(pipeline.name, list);
+    this.#options.onRunChange?.(run);
+  }
+
+  #isSuspended(pipeline: Pipeline): boolean {
+    return this.#options.isSuspended?.(pipeline) ?? pipeline.spec.suspend;
   }
 
   #cancel(pipeline: string, runIds: string[]): void {

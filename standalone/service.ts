@@ -1,5 +1,5 @@
 import type { Logger } from '../core/log.js';
-import type { RunRecord } from '../core/ports.js';
+import type { RunRecord, StageName } from '../core/ports.js';
 import type { Pipeline } from '../core/spec/load.js';
 import {
   listModelVersions,
@@ -13,23 +13,43 @@ import {
   ApiError,
   type ConnectionCheck,
   type ModelSummary,
+  type PipelineChange,
   type PipelineDetail,
   type PipelineService,
   type PipelineSummary,
   type PredictResult,
 } from '../ui/server/service.js';
+import type { ChangeFeed } from './change-feed.js';
 import { RunRejectedError, UnknownPipelineError, type Scheduler } from './scheduler.js';
+import type { StageLogBook } from './stage-logs.js';
+import type { SuspendSwitch } from './suspension.js';
+
+export interface StandaloneServiceOptions {
+  pipelines: Pipeline[];
+  runtime: Runtime;
+  scheduler: Scheduler;
+  log: Logger;
+  changes: ChangeFeed;
+  stageLogs: StageLogBook;
+  suspension: SuspendSwitch;
+}
 
 /** The API's view of single-container mode: the run store, the model store, the scheduler. */
 export class StandaloneService implements PipelineService {
   readonly mode = 'standalone' as const;
+  private readonly pipelines: Pipeline[];
+  private readonly runtime: Runtime;
+  private readonly scheduler: Scheduler;
+  private readonly log: Logger;
+  readonly #options: StandaloneServiceOptions;
 
-  constructor(
-    private readonly pipelines: Pipeline[],
-    private readonly runtime: Runtime,
-    private readonly scheduler: Scheduler,
-    private readonly log: Logger,
-  ) {}
+  constructor(options: StandaloneServiceOptions) {
+    this.#options = options;
+    this.pipelines = options.pipelines;
+    this.runtime = options.runtime;
+    this.scheduler = options.scheduler;
+    this.log = options.log;
+  }
 
   async listPipelines(): Promise<PipelineSummary[]> {
     return Promise.all(this.pipelines.map((p) => this.#summary(p)));
@@ -150,8 +170,37 @@ export class StandaloneService implements PipelineService {
     }
   }
 
+  async setSuspended(name: string, suspended: boolean): Promise<PipelineSummary> {
+    const pipeline = this.#pipeline(name);
+    await this.#options.suspension.set(pipeline, suspended);
+    this.log.info(
+      { pipeline: name, suspended },
+      suspended ? 'pipeline suspended' : 'pipeline resumed',
+    );
+    this.#options.changes.publish({ pipeline: name, kind: 'pipeline' });
+    return this.#summary(pipeline);
+  }
+
+  async stageLogs(name: string, runId: string, stage: StageName): Promise<string> {
+    const pipeline = this.#pipeline(name);
+    const text = await this.#options.stageLogs.read(
+      runId,
+      stage,
+      this.runtime.artifactsFor(pipeline),
+    );
+    if (text !== undefined) return text;
+    const run = await this.runtime.results.getRun(name, runId);
+    if (!run) throw new ApiError(404, `pipeline ${name} has no run ${runId}`);
+    // A stage that never started, or a run from before logs were kept, has none.
+    return '';
+  }
+
   checkConnections(): Promise<ConnectionCheck[]> {
     return this.runtime.checkConnections(this.pipelines);
+  }
+
+  subscribe(listener: (change: PipelineChange) => void): () => void {
+    return this.#options.changes.subscribe(listener);
   }
 
   async #summary(pipeline: Pipeline): Promise<PipelineSummary> {
@@ -166,12 +215,13 @@ export class StandaloneService implements PipelineService {
       }),
     ]);
     const last = runs[0];
+    const suspended = this.#options.suspension.isSuspended(pipeline);
     return {
       name: pipeline.name,
       schedule: pipeline.spec.schedule,
       timeZone: pipeline.spec.timeZone,
-      suspended: pipeline.spec.suspend,
-      nextRunAt: this.scheduler.nextRunAt(pipeline.name)?.toISOString(),
+      suspended,
+      nextRunAt: suspended ? undefined : this.scheduler.nextRunAt(pipeline.name)?.toISOString(),
       lastRun: last && {
         runId: last.runId,
         phase: last.phase,

@@ -10,11 +10,24 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
  * (tests, development), a worker thread does not inherit the TypeScript loader,
  * so it registers it before importing the .ts module.
  */
-function createWorker(workerData: RunWorkerInput): Worker {
-  if (!FROM_SOURCE) return new Worker(new URL('./run-worker.js', import.meta.url), { workerData });
+function createWorker(workerData: RunWorkerInput, env: NodeJS.ProcessEnv): Worker {
+  if (!FROM_SOURCE) {
+    return new Worker(new URL('./run-worker.js', import.meta.url), { workerData, env });
+  }
   const module = new URL('./run-worker.ts', import.meta.url).href;
   const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(module)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return new Worker(bootstrap, { eval: true, workerData, env });
+}
+
+export interface RunInWorkerOptions {
+  /** Ends the thread this long after a stop request that it has not honoured. */
+  killAfterMs?: number;
+  /** The worker's environment: where it finds its stores. */
+  env?: NodeJS.ProcessEnv;
+  /** Each save of the run's record: a stage started, ended or was retried. */
+  onProgress?: (run: RunRecord) => void;
+  /** Each JSON log line the run writes; without a listener they go to stdout. */
+  onLogLine?: (line: string) => void;
 }
 
 /**
@@ -27,10 +40,15 @@ export function runInWorker(
   pipeline: Pipeline,
   run: RunRecord,
   signal: AbortSignal,
-  killAfterMs = 20_000,
+  options: RunInWorkerOptions = {},
 ): Promise<RunRecord> {
+  const killAfterMs = options.killAfterMs ?? 20_000;
+  const onLogLine = options.onLogLine ?? ((line: string) => process.stdout.write(line));
   return new Promise((resolve, reject) => {
-    const worker = createWorker({ file: pipeline.file, pipeline: pipeline.name, run });
+    const worker = createWorker(
+      { file: pipeline.file, pipeline: pipeline.name, run },
+      options.env ?? process.env,
+    );
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
 
@@ -45,6 +63,8 @@ export function runInWorker(
     else signal.addEventListener('abort', onAbort, { once: true });
 
     worker.on('message', (message: RunWorkerMessage) => {
+      if (message.type === 'log') return onLogLine(message.line);
+      if (message.type === 'progress') return options.onProgress?.(message.run);
       settled = true;
       if (message.type === 'done') resolve(message.run);
       else reject(new Error(message.message));

@@ -1,25 +1,48 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
 import type { Logger } from '../../core/log.js';
 import { messageOf, UserError } from '../../core/errors.js';
+import { STAGES, type StageName } from '../../core/ports.js';
+import { eventStream, type EventStreamOptions } from './events.js';
 import { ApiError, type PipelineService } from './service.js';
+import { findWebRoot, webApp } from './web.js';
 
 export interface ApiOptions {
   service: PipelineService;
   log: Logger;
-  /** Bearer token for actions (run now); without one the API is read-only. */
+  /** Bearer token for actions (run now, suspend, resume); without one the API is read-only. */
   token?: string;
   ready?: () => Promise<void>;
+  /** The built web app's folder; found beside the server when not given, none with false. */
+  webRoot?: string | false;
+  events?: Partial<EventStreamOptions>;
 }
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const RUN_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
-/** The JSON API both modes serve, with one error type and one final handler. */
+/**
+ * The JSON API both modes serve, with one error type and one final handler,
+ * and the web app beside it on the same origin.
+ */
 export function createApiApp(options: ApiOptions): express.Express {
   const { service, log } = options;
   const app = express();
   app.disable('x-powered-by');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // The app's own scripts and styles only; Svelte sets some styles inline.
+          'style-src': ["'self'", "'unsafe-inline'"],
+          'connect-src': ["'self'"],
+          // Served over plain HTTP on a laptop or behind a load balancer: no upgrade.
+          'upgrade-insecure-requests': null,
+        },
+      },
+    }),
+  );
   app.use(express.json({ limit: '64kb' }));
 
   app.get('/healthz', (_req, res) => {
@@ -79,10 +102,35 @@ export function createApiApp(options: ApiOptions): express.Express {
   app.get('/api/connections', async (_req, res) => {
     res.json({ connections: await service.checkConnections() });
   });
+  app.post('/api/pipelines/:name/suspend', requireToken(options.token), async (req, res) => {
+    res.json(await service.setSuspended(pathParam(req, 'name', NAME), true));
+  });
+  app.post('/api/pipelines/:name/resume', requireToken(options.token), async (req, res) => {
+    res.json(await service.setSuspended(pathParam(req, 'name', NAME), false));
+  });
+  app.get('/api/pipelines/:name/runs/:runId/stages/:stage/logs', async (req, res) => {
+    const text = await service.stageLogs(
+      pathParam(req, 'name', NAME),
+      pathParam(req, 'runId', RUN_ID),
+      stageParam(req),
+    );
+    res.type('text/plain').send(text);
+  });
+  app.get('/api/session', (req, res) => {
+    res.json({ mode: service.mode, actions: Boolean(options.token) });
+  });
+  app.get(
+    '/api/events',
+    eventStream(service, log, {
+      heartbeatMs: options.events?.heartbeatMs ?? 15_000,
+      maxClients: options.events?.maxClients ?? 200,
+    }),
+  );
 
   app.use('/api', (req) => {
     throw new ApiError(404, `no such API route: ${req.method} ${req.path}`);
   });
+  app.use(webApp(options.webRoot === false ? undefined : (options.webRoot ?? findWebRoot())));
   app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status = statusOf(error);
     if (status >= 500) log.error({ err: messageOf(error), path: req.path }, 'request failed');
@@ -151,6 +199,13 @@ function pathParam(req: Request, name: string, pattern: RegExp): string {
   if (!pattern.test(value))
     throw new ApiError(400, `${name}: "${value.slice(0, 80)}" is not a valid ${name}`);
   return value;
+}
+
+function stageParam(req: Request): StageName {
+  const value = String(req.params.stage ?? '');
+  const stage = STAGES.find((s) => s === value);
+  if (!stage) throw new ApiError(400, `stage: must be one of ${STAGES.join(', ')}`);
+  return stage;
 }
 
 function optionalQuery(req: Request, name: string, pattern: RegExp): string | undefined {

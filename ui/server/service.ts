@@ -1,4 +1,4 @@
-import type { PredictionQuery, RunRecord, StoredPrediction } from '../../core/ports.js';
+import type { PredictionQuery, RunRecord, StageName, StoredPrediction } from '../../core/ports.js';
 import type { MLPipelineSpec } from '../../core/spec/types.generated.js';
 import type { ModelDocument } from '../../jobs/model-version.js';
 
@@ -20,7 +20,23 @@ export interface PipelineService {
   ): Promise<{ total: number; rows: StoredPrediction[] }>;
   predict(name: string, features: Record<string, number>, version?: string): Promise<PredictResult>;
   runNow(name: string): Promise<RunRecord>;
+  /** Suspend (true) or resume (false) scheduled runs; returns the pipeline as it now reads. */
+  setSuspended(name: string, suspended: boolean): Promise<PipelineSummary>;
+  /** The log text of one stage of one run (the pod's log in Kubernetes). */
+  stageLogs(name: string, runId: string, stage: StageName): Promise<string>;
   checkConnections(): Promise<ConnectionCheck[]>;
+  /**
+   * Calls the listener whenever something a view shows may have changed, so the
+   * server can push it to browsers; returns the function that stops the calls.
+   */
+  subscribe(listener: (change: PipelineChange) => void): () => void;
+}
+
+/** A hint that a pipeline's runs, models or settings changed; views re-read what they show. */
+export interface PipelineChange {
+  pipeline: string;
+  kind: 'pipeline' | 'run' | 'model';
+  runId?: string;
 }
 
 export interface PipelineSummary {
