@@ -6,6 +6,8 @@
  * or has just lost the lease, cannot change anything even from a pass that
  * was already running.
  */
+import https from 'node:https';
+
 import {
   ApiException,
   BatchV1Api,
@@ -17,6 +19,8 @@ import {
   type CoreV1Event,
   type KubeConfig,
   type KubernetesObject,
+  type RequestContext,
+  type SecurityAuthentication,
   type V1ConfigMap,
   type V1CronJob,
   type V1Job,
@@ -101,7 +105,7 @@ export function makeClients(kc: KubeConfig, options: ClientOptions = {}) {
   if (cluster === null) throw new Error('the kubeconfig names no current cluster');
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
+    authMethods: { default: keepAliveAuthentication(kc) },
     promiseMiddleware: [
       {
         pre: (context) => {
@@ -125,6 +129,55 @@ export function makeClients(kc: KubeConfig, options: ClientOptions = {}) {
 }
 
 export type Clients = ReturnType<typeof makeClients>;
+
+/**
+ * The kubeconfig's authentication, over connections that are kept open.
+ * client-node gives every request a new agent, so every request pays a new
+ * TCP connection, TLS handshake and secure context: most of the controller's
+ * CPU with a thousand pipelines. The kubeconfig still authenticates each
+ * request (a rotated token is read afresh); its agent is swapped for one
+ * kept per TLS identity, replaced when the identity changes.
+ */
+export function keepAliveAuthentication(kc: KubeConfig): SecurityAuthentication {
+  let kept: { identity: string; agent: https.Agent } | undefined;
+  return {
+    getName: () => 'kubeconfig with kept-alive connections',
+    async applySecurityAuthentication(context: RequestContext) {
+      await kc.applySecurityAuthentication(context);
+      const fresh = context.getAgent();
+      // Proxies and plain HTTP keep the agent the kubeconfig made.
+      if (!(fresh instanceof https.Agent) || fresh.constructor !== https.Agent) return;
+      const options = (fresh as https.Agent & { options: https.AgentOptions }).options;
+      const identity = [
+        options.ca,
+        options.cert,
+        options.key,
+        options.pfx,
+        options.passphrase,
+        options.servername,
+        options.rejectUnauthorized,
+      ]
+        .map(identityText)
+        .join('\u0000');
+      if (kept?.identity !== identity) {
+        kept?.agent.destroy();
+        kept = { identity, agent: new https.Agent({ ...options, keepAlive: true }) };
+      }
+      context.setAgent(kept.agent);
+    },
+  };
+}
+
+/** Text that tells TLS identities apart; Buffers as base64. */
+function identityText(part: unknown): string {
+  if (part === undefined || part === null) return '';
+  if (Array.isArray(part)) return part.map(identityText).join('\n');
+  if (Buffer.isBuffer(part)) return part.toString('base64');
+  if (typeof part === 'string' || typeof part === 'boolean') return String(part);
+  return JSON.stringify(part, (_key, value: unknown) =>
+    Buffer.isBuffer(value) ? value.toString('base64') : value,
+  );
+}
 
 /** What reconcile does to the cluster; tests can stand in a fake. */
 export interface ClusterApi {

@@ -455,7 +455,7 @@ function httpsOk(
 // ---------------------------------------------------------------------------
 // certificates and kubeconfigs
 
-interface Certificates {
+export interface Certificates {
   caCert: string;
   apiServerCert: string;
   apiServerKey: string;
@@ -479,7 +479,8 @@ async function openssl(args: string[]): Promise<void> {
 }
 
 /** Makes a CA, serving and client certificates and a service-account key pair. */
-async function makeCertificates(pki: string): Promise<Certificates> {
+/** A CA and the certificates the control plane and its clients use, in folder pki. */
+export async function makeCertificates(pki: string): Promise<Certificates> {
   await rm(pki, { recursive: true, force: true });
   await mkdir(pki, { recursive: true, mode: 0o700 });
   const f = (name: string) => join(pki, name);
