@@ -11,8 +11,9 @@ set -euo pipefail
 # podman builds and runs the image test's containers (runc as the runtime,
 # netavark and iptables for their network and published ports); debootstrap
 # makes the test's local Debian base image.
+# chromium is the browser the UI tests drive (through playwright-core).
 PACKAGES=(mariadb-server mariadb-client python3-sklearn shellcheck
-  podman runc netavark iptables debootstrap)
+  podman runc netavark iptables debootstrap chromium)
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install.sh: run as root (it calls apt-get install)" >&2

@@ -4,10 +4,12 @@ import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response, type Router } from 'express';
 
 /**
- * Where `npm run build` puts the web app: dist/web. Built, this module is
- * dist/ui/server/web.js; from source it is ui/server/web.ts.
+ * Where the built web app is: MLPIPELINE_WEB_ROOT when set, else where
+ * `npm run build` puts it, dist/web (built, this module is
+ * dist/ui/server/web.js; from source it is ui/server/web.ts).
  */
-export function findWebRoot(): string | undefined {
+export function findWebRoot(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.MLPIPELINE_WEB_ROOT) return env.MLPIPELINE_WEB_ROOT;
   const candidates = [
     fileURLToPath(new URL('../../web/', import.meta.url)),
     fileURLToPath(new URL('../../dist/web/', import.meta.url)),
