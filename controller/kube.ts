@@ -97,7 +97,14 @@ export interface ClientOptions {
   onRequest?: (request: RequestRecord) => void;
   /** Writes (anything but GET) are refused unless this says yes. */
   mayWrite?: () => boolean;
+  /**
+   * A request without an answer by then is abandoned (default 60 s), so a
+   * connection that died without closing cannot hold a worker forever.
+   */
+  requestTimeoutMs?: number;
 }
+
+const REQUEST_TIMEOUT_MS = 60_000;
 
 /** The generated API clients, sharing one configuration with the counter and the write gate. */
 export function makeClients(kc: KubeConfig, options: ClientOptions = {}) {
@@ -105,7 +112,9 @@ export function makeClients(kc: KubeConfig, options: ClientOptions = {}) {
   if (cluster === null) throw new Error('the kubeconfig names no current cluster');
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: keepAliveAuthentication(kc) },
+    authMethods: {
+      default: keepAliveAuthentication(kc, options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+    },
     promiseMiddleware: [
       {
         pre: (context) => {
@@ -136,14 +145,20 @@ export type Clients = ReturnType<typeof makeClients>;
  * TCP connection, TLS handshake and secure context: most of the controller's
  * CPU with a thousand pipelines. The kubeconfig still authenticates each
  * request (a rotated token is read afresh); its agent is swapped for one
- * kept per TLS identity, replaced when the identity changes.
+ * kept per TLS identity, replaced when the identity changes. A connection
+ * kept open can die without closing, so every request has a time limit.
  */
-export function keepAliveAuthentication(kc: KubeConfig): SecurityAuthentication {
+export function keepAliveAuthentication(
+  kc: KubeConfig,
+  requestTimeoutMs: number,
+): SecurityAuthentication {
   let kept: { identity: string; agent: https.Agent } | undefined;
   return {
     getName: () => 'kubeconfig with kept-alive connections',
     async applySecurityAuthentication(context: RequestContext) {
       await kc.applySecurityAuthentication(context);
+      if (context.getSignal() === undefined)
+        context.setSignal(AbortSignal.timeout(requestTimeoutMs));
       const fresh = context.getAgent();
       // Proxies and plain HTTP keep the agent the kubeconfig made.
       if (!(fresh instanceof https.Agent) || fresh.constructor !== https.Agent) return;

@@ -51,6 +51,10 @@ export interface ControllerOptions {
   workers?: number;
   backoff?: Partial<BackoffOptions>;
   watch?: WatchOptions;
+  /** Requests to the API server without an answer by then are abandoned (default 60 s). */
+  requestTimeoutMs?: number;
+  /** A watch failing longer than this makes /healthz fail, so the process is restarted (default 2 minutes). */
+  unhealthyAfterMs?: number;
   clock?: Clock;
   /** Told about every request to the API server but leader election's. */
   onRequest?: (request: RequestRecord) => void;
@@ -72,7 +76,6 @@ export interface RunningController {
 }
 
 export const DEFAULT_LEASE_NAME = 'mlpipeline-controller';
-/** A watch failing longer than this makes /healthz fail, so the process is restarted. */
 const UNHEALTHY_AFTER_MS = 2 * 60_000;
 
 export async function startController(options: ControllerOptions): Promise<RunningController> {
@@ -86,6 +89,7 @@ export async function startController(options: ControllerOptions): Promise<Runni
   const mayWrite = () => elector === undefined || elector.isLeader();
   const clients = makeClients(options.kubeconfig, {
     mayWrite,
+    ...(options.requestTimeoutMs !== undefined && { requestTimeoutMs: options.requestTimeoutMs }),
     onRequest: (request) => {
       metrics.apiRequests.inc({ method: request.method });
       options.onRequest?.(request);
@@ -195,8 +199,8 @@ export async function startController(options: ControllerOptions): Promise<Runni
         const failing = watches().filter(
           (w) =>
             !w.synced &&
-            w.lastErrorAt !== undefined &&
-            now - Date.parse(w.lastErrorAt) > UNHEALTHY_AFTER_MS,
+            w.failingSince !== undefined &&
+            now - Date.parse(w.failingSince) > (options.unhealthyAfterMs ?? UNHEALTHY_AFTER_MS),
         );
         return { ok: failing.length === 0, details: { watches: watches() } };
       },

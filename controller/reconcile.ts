@@ -177,15 +177,21 @@ export class Reconciler {
     // The spec: a problem only the user can fix is reported, never retried.
     const specProblems = clusterSpecProblems(pipeline.spec, this.#options.settings);
 
-    // The ConfigMap and the CronJobs, created or brought up to date.
-    const configMap =
+    // The ConfigMap and the CronJobs, created or brought up to date. They do
+    // not depend on each other, so their requests go out together.
+    const [configMap, cronJobs] =
       specProblems.length === 0
-        ? await this.#ensureConfigMap(pipeline, log)
-        : {
-            object: this.#options.caches.configMaps.get(configMapName(name), namespace),
-            foreign: false,
-          };
-    const cronJobs = specProblems.length === 0 ? await this.#ensureCronJobs(pipeline, log) : [];
+        ? await Promise.all([
+            this.#ensureConfigMap(pipeline, log),
+            this.#ensureCronJobs(pipeline, log),
+          ])
+        : [
+            {
+              object: this.#options.caches.configMaps.get(configMapName(name), namespace),
+              foreign: false,
+            },
+            [],
+          ];
     const foreign = configMap.foreign || cronJobs.some((c) => c.foreign);
     const canRun = specProblems.length === 0 && !foreign;
 
@@ -332,22 +338,20 @@ export class Reconciler {
     });
   }
 
-  async #ensureCronJobs(pipeline: PipelineObject, log: Logger): Promise<Owned<V1CronJob>[]> {
+  #ensureCronJobs(pipeline: PipelineObject, log: Logger): Promise<Owned<V1CronJob>[]> {
     const { api, caches, settings } = this.#options;
-    const results: Owned<V1CronJob>[] = [];
-    for (const desired of desiredCronJobs(pipeline, settings)) {
-      const name = desired.metadata!.name!;
-      results.push(
-        await this.#ensure(desired, 'CronJob', pipeline, log, {
+    return Promise.all(
+      desiredCronJobs(pipeline, settings).map((desired) => {
+        const name = desired.metadata!.name!;
+        return this.#ensure(desired, 'CronJob', pipeline, log, {
           cached: caches.cronJobs.get(name, pipeline.namespace),
           get: () => api.getCronJob(pipeline.namespace, name),
           create: (body) => api.createCronJob(body),
           needsUpdate: cronJobNeedsUpdate,
           update: (actual) => api.replaceCronJob(cronJobUpdate(actual, desired)),
-        }),
-      );
-    }
-    return results;
+        });
+      }),
+    );
   }
 
   /** The pipeline's Jobs: labelled with its name and owned by this very MLPipeline (not a deleted namesake). */

@@ -40,6 +40,8 @@ export interface WatchHealth {
   lastError?: string;
   /** When the informer last failed or went quiet, ISO 8601. */
   lastErrorAt?: string;
+  /** While not synced: since when, ISO 8601 (the first failure since it last listed). */
+  failingSince?: string;
   restarts: number;
 }
 
@@ -79,6 +81,7 @@ export class ResourceWatch<T extends KubernetesObject> {
   #restarts = 0;
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
+  #failingSince: number | undefined;
   #lastActivity = 0;
   #timer: unknown;
   #quietTimer: unknown;
@@ -144,6 +147,8 @@ export class ResourceWatch<T extends KubernetesObject> {
     if (this.#lastError !== undefined) health.lastError = this.#lastError;
     if (this.#lastErrorAt !== undefined)
       health.lastErrorAt = new Date(this.#lastErrorAt).toISOString();
+    if (!this.#synced && this.#failingSince !== undefined)
+      health.failingSince = new Date(this.#failingSince).toISOString();
     return health;
   }
 
@@ -185,6 +190,7 @@ export class ResourceWatch<T extends KubernetesObject> {
     if (!mine() || failed) return;
     this.#cache = informer;
     this.#synced = true;
+    this.#failingSince = undefined;
     this.#failures = 0;
     this.#lastActivity = this.#clock.now();
     this.#armQuietTimer();
@@ -193,6 +199,7 @@ export class ResourceWatch<T extends KubernetesObject> {
 
   #fail(message: string): void {
     this.#synced = false;
+    this.#failingSince ??= this.#clock.now();
     this.#lastError = message;
     this.#lastErrorAt = this.#clock.now();
     this.#failures++;
