@@ -2,7 +2,7 @@
 // with their references to bench/REPORT.md. Benchmarks report; they do not
 // pass or fail.
 import { cpus, totalmem } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { benchControllerScale } from './controller-scale.js';
 import { benchChaining } from './chaining.js';
@@ -19,21 +19,45 @@ const benches: [string, () => Promise<string>][] = [
   ['scale', benchControllerScale],
 ];
 
+const target = fileURLToPath(new URL('./REPORT.md', import.meta.url));
+// Each section is marked with its bench's name, so running a few benches
+// replaces only their sections and keeps the others' last figures.
+const previous = existsSync(target)
+  ? sectionsOf(readFileSync(target, 'utf8'))
+  : new Map<string, string>();
 const sections: string[] = [];
 for (const [name, bench] of benches) {
-  if (only.length > 0 && !only.includes(name)) continue;
+  if (only.length > 0 && !only.includes(name)) {
+    const kept = previous.get(name);
+    if (kept !== undefined) sections.push(kept);
+    continue;
+  }
   console.error(`bench ${name}...`);
-  sections.push(await bench());
+  sections.push(`${MARK(name)}\n${await bench()}`);
 }
 
 const report = [
   '# Benchmarks',
   '',
-  `Measured ${new Date().toISOString()} on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
-    `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Written by \`npm run bench\`.`,
+  `Last written ${new Date().toISOString()} on ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, ` +
+    `${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, by \`npm run bench\`` +
+    (only.length > 0 ? ` (${only.join(', ')}; the other sections are from earlier runs).` : '.'),
   '',
   ...sections,
 ].join('\n');
-const target = fileURLToPath(new URL('./REPORT.md', import.meta.url));
 writeFileSync(target, report);
 console.log(report);
+
+function MARK(name: string): string {
+  return `<!-- bench:${name} -->`;
+}
+
+function sectionsOf(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const parts = text.split(/^(?=<!-- bench:[a-z]+ -->$)/m);
+  for (const part of parts) {
+    const name = /^<!-- bench:([a-z]+) -->$/m.exec(part)?.[1];
+    if (name !== undefined) out.set(name, part.trimEnd() + '\n');
+  }
+  return out;
+}
