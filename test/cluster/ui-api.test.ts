@@ -2,130 +2,44 @@
  * `mlpipeline ui` on a real control plane: the command runs as its own
  * process with the UI Role's ServiceAccount token (deploy/rbac/ui-role.yaml),
  * beside the controller (under its own Role), the local kubelet running the
- * stage pods, MariaDB and the S3 server. The test drives only the HTTP API, as
- * the web app does: list, detail, run now with the token, the run finishing
- * as seen through server-sent events and the runs view, models, predictions
- * paging, predict, stage logs (pods/log through the API server), suspend and
- * resume, tokens, and the connections view with one failing store.
+ * stage pods, MariaDB and the S3 server (test/cluster/ui-cluster.ts). The test
+ * drives only the HTTP API, as the web app does: list, detail, run now with
+ * the token, the run finishing as seen through server-sent events and the
+ * runs view, models, predictions paging, predict, stage logs (pods/log through
+ * the API server), suspend and resume, tokens, and the connections view with
+ * one failing store.
  *
  * Needs the services npm test starts (npm test -- test/cluster/ui-api).
  * Skipped when the control-plane binaries are missing, unless
  * MLP_CLUSTER_REQUIRED=1 makes their absence a failure.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { KubeConfig } from '@kubernetes/client-node';
-import mysql from 'mysql2/promise';
-import { parse, parseAllDocuments } from 'yaml';
+import type mysql from 'mysql2/promise';
 
-import { createLogger } from '../../core/log.js';
-import type { ControllerSettings } from '../../controller/desired.js';
-import { startController, type RunningController } from '../../controller/manager.js';
-import { modelReader, s3Location } from '../../controller/model-reader.js';
 import { jobName } from '../../controller/names.js';
-import { S3ArtifactStore } from '../../jobs/adapters/s3-artifact-store.js';
-import { testMysqlUrl, testS3 } from '../infra/env.js';
-import {
-  apiClient,
-  createNamespace,
-  ensureCrd,
-  eventually,
-  localClusterSkip,
-  type Api,
-} from './api-client.js';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { serveContainerLogs, type ContainerLogServer } from './kubelet-logs.js';
-import { startLocalKubelet, type LocalKubelet } from './kubelet.js';
-import { withDatabase } from './stage-cluster.js';
+import { apiClient, eventually, localClusterSkip, type Api } from './api-client.js';
+import type { ControlPlane } from './control-plane.js';
+import { irisManifest, startUiCluster, type UiCluster } from './ui-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'ui-api');
-const KUBELET_DIR = join(DIR, 'kubelet');
 const NS = 'mlp-ui';
 const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
 const STAGES = ['collect', 'clean', 'train', 'predict'] as const;
-const RBAC_NAMESPACE = 'mlpipeline-system';
 const DATABASE = 'mlp_ui_cluster';
 const TOKEN = 'ui-test-token-0123456789';
 const RUN_TIMEOUT_MS = 3 * 60_000;
-/** A node name the API server can resolve when it asks the kubelet for a log. */
-const NODE_NAME = 'localhost';
+/** The model store of one pipeline: a bucket that does not exist. */
+const MISSING_BUCKET = `mlp-ui-missing-${Date.now().toString(36)}`;
 
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    Replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-function collectionPath(kind: string, ns: string): string {
-  switch (kind) {
-    case 'ServiceAccount':
-      return `/api/v1/namespaces/${ns}/serviceaccounts`;
-    case 'Role':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
-    case 'RoleBinding':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
-    case 'ClusterRole':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterroles';
-    case 'ClusterRoleBinding':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings';
-    default:
-      throw new Error(`deploy/rbac holds a ${kind}, which this test does not know how to create`);
-  }
-}
-
-/** The documents of a deploy/rbac file, moved from the chart's namespace to ns. */
-function rbacObjects(file: string, ns: string): Obj[] {
-  const text = readFileSync(join(ROOT, 'deploy', 'rbac', file), 'utf8');
-  return parseAllDocuments(text).map((doc) => {
-    const obj: Obj = doc.toJSON();
-    if (obj.metadata.namespace === RBAC_NAMESPACE) obj.metadata.namespace = ns;
-    for (const subject of obj.subjects ?? []) {
-      if (subject.namespace === RBAC_NAMESPACE) subject.namespace = ns;
-    }
-    return obj;
-  });
-}
-
-/** The MySQL Iris example under another name, with a schedule that does not fire during the test. */
-function irisManifest(
-  name: string,
-  options: { modelBucket?: string; sourceTable?: string } = {},
-): Obj {
-  const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
-  example.metadata = { name };
-  example.spec.schedule = '0 0 1 1 *';
-  if (options.modelBucket !== undefined)
-    example.spec.modelStore = { s3: { bucket: options.modelBucket } };
-  if (options.sourceTable !== undefined) example.spec.source.mysql.table = options.sourceTable;
-  return example;
-}
-
-/** A kubeconfig file for a ServiceAccount token. */
-function tokenKubeconfig(cp: ControlPlane, user: string, token: string): string {
-  return JSON.stringify({
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [
-      {
-        name: 'test',
-        cluster: {
-          server: cp.server,
-          'certificate-authority-data': readFileSync(cp.tls.ca).toString('base64'),
-        },
-      },
-    ],
-    users: [{ name: user, user: { token } }],
-    contexts: [{ name: user, context: { cluster: 'test', user, namespace: NS } }],
-    'current-context': user,
-  });
-}
 
 interface HttpReply {
   status: number;
@@ -145,21 +59,14 @@ describe(
   'mlpipeline ui on a real control plane',
   { skip: localClusterSkip, timeout: 600_000 },
   () => {
+    let cluster: UiCluster | undefined;
     let cp: ControlPlane;
     let api: Api<Obj>;
-    let kubelet: LocalKubelet | undefined;
-    let logServer: ContainerLogServer | undefined;
-    let controller: RunningController | undefined;
-    let controllerLog: WriteStream | undefined;
-    let ui: ChildProcess | undefined;
-    let uiLog: WriteStream | undefined;
     let base = '';
     let uiToken = '';
-    let db: mysql.Connection | undefined;
-    let s3: S3Client | undefined;
-    const stores = new Map<string, S3ArtifactStore>();
-    const bucket = `ui-cluster-${Date.now().toString(36)}`;
-    const missingBucket = `${bucket}-missing`;
+    let db: mysql.Connection;
+    let bucket = '';
+    const missingBucket = MISSING_BUCKET;
     let runId = '';
 
     const http = async (
@@ -221,187 +128,23 @@ describe(
       return feed;
     }
 
-    /** Starts `mlpipeline ui` as its own process and waits for the address it prints. */
-    async function startUi(env: Record<string, string>): Promise<string> {
-      uiLog = createWriteStream(join(DIR, 'ui.log'));
-      ui = spawn(
-        process.execPath,
-        ['--import', import.meta.resolve('tsx'), join(ROOT, 'cli/main.ts'), 'ui'],
-        { cwd: DIR, env, stdio: ['ignore', 'pipe', 'pipe'] },
-      );
-      ui.stderr!.pipe(uiLog, { end: false });
-      const lines = createInterface({ input: ui.stdout! });
-      const exited = new Promise<never>((_, reject) =>
-        ui!.once('exit', (code) =>
-          reject(new Error(`mlpipeline ui exited with ${code}; see ui.log`)),
-        ),
-      );
-      const address = new Promise<string>((resolve) => {
-        lines.on('line', (line) => {
-          uiLog!.write(`${line}\n`);
-          const entry = JSON.parse(line) as { msg?: string; address?: string };
-          if (entry.msg === 'ui started' && entry.address)
-            resolve(entry.address.replace(/\/$/, ''));
-        });
-      });
-      return Promise.race([address, exited]);
-    }
-
     before(async () => {
-      await rm(DIR, { recursive: true, force: true });
-      await mkdir(DIR, { recursive: true });
-      cp = await startControlPlane({ dir: join(DIR, 'control-plane') });
-      api = apiClient<Obj>(cp);
-
-      kubelet = await startLocalKubelet({
-        kubeconfig: cp.kubeconfig,
-        nodeName: NODE_NAME,
-        workDir: KUBELET_DIR,
-        imageCommands: {
-          mlpipeline: [
-            process.execPath,
-            '--import',
-            import.meta.resolve('tsx'),
-            join(ROOT, 'cli/main.ts'),
-          ],
-        },
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      cluster = await startUiCluster({
+        dir: DIR,
+        namespace: NS,
+        database: DATABASE,
+        apiToken: TOKEN,
+        pipelines: [
+          irisManifest('iris'),
+          irisManifest('iris-elsewhere', { modelBucket: MISSING_BUCKET }),
+        ],
       });
-      logServer = await serveContainerLogs({
-        api,
-        nodeName: NODE_NAME,
-        workDir: KUBELET_DIR,
-        dir: join(DIR, 'pki'),
-      });
-
-      const dbUrl = withDatabase(testMysqlUrl(), DATABASE);
-      const setup = await mysql.createConnection({ uri: testMysqlUrl() });
-      await setup.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-      await setup.query(`CREATE DATABASE \`${DATABASE}\``);
-      await setup.end();
-      db = await mysql.createConnection({ uri: dbUrl, multipleStatements: true });
-      await db.query(readFileSync(join(ROOT, 'examples/mysql/seed.sql'), 'utf8'));
-
-      const t = testS3();
-      s3 = new S3Client({
-        endpoint: t.endpoint,
-        region: t.region,
-        forcePathStyle: true,
-        credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey },
-      });
-      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-
-      await createNamespace(cp, api, NS);
-      const secret = (name: string, data: Record<string, string>) =>
-        create(`/api/v1/namespaces/${NS}/secrets`, { metadata: { name }, stringData: data });
-      await secret('rds', { url: dbUrl });
-      await secret('mlpipeline-db', { url: dbUrl });
-      await secret('mlpipeline-s3', {
-        AWS_ACCESS_KEY_ID: t.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: t.secretAccessKey,
-      });
-
-      await ensureCrd(api);
-
-      for (const file of ['controller-role.yaml', 'stage-role.yaml', 'ui-role.yaml']) {
-        for (const obj of rbacObjects(file, NS)) await create(collectionPath(obj.kind, NS), obj);
-      }
-      const tokenOf = async (account: string): Promise<string> =>
-        (
-          await create(`/api/v1/namespaces/${NS}/serviceaccounts/${account}/token`, {
-            apiVersion: 'authentication.k8s.io/v1',
-            kind: 'TokenRequest',
-            spec: { expirationSeconds: 3600 },
-          })
-        ).status.token;
-
-      const controllerKc = new KubeConfig();
-      controllerKc.loadFromString(
-        tokenKubeconfig(cp, 'mlpipeline-controller', await tokenOf('mlpipeline-controller')),
-      );
-      const settings: ControllerSettings = {
-        image: 'mlpipeline',
-        imagePullPolicy: 'Never',
-        stageServiceAccount: 'mlpipeline-stage',
-        databaseSecret: 'mlpipeline-db',
-        s3: {
-          bucket,
-          prefix: 'pipelines/',
-          endpoint: t.endpoint,
-          region: t.region,
-          credentialsSecret: 'mlpipeline-s3',
-        },
-      };
-      controllerLog = createWriteStream(join(DIR, 'controller.log'));
-      controller = await startController({
-        kubeconfig: controllerKc,
-        settings,
-        log: createLogger({ level: 'info', destination: controllerLog }),
-        metricsPort: 0,
-        metricsHost: '127.0.0.1',
-        readModel: modelReader((pipeline) => {
-          const location = s3Location(pipeline, settings)!;
-          const key = JSON.stringify(location);
-          let store = stores.get(key);
-          if (store === undefined) {
-            store = new S3ArtifactStore({
-              ...location,
-              credentials: { accessKeyId: t.accessKeyId, secretAccessKey: t.secretAccessKey },
-            });
-            stores.set(key, store);
-          }
-          return store;
-        }),
-        leaderElection: { namespace: NS, identity: 'ui-api-test' },
-      });
-      await eventually('the controller to lead', 15_000, () =>
-        Promise.resolve(controller!.isLeader() ? true : undefined),
-      );
-
-      await create(PIPELINES, irisManifest('iris'));
-      await create(PIPELINES, irisManifest('iris-elsewhere', { modelBucket: missingBucket }));
-
-      uiToken = await tokenOf('mlpipeline-ui');
-      const kubeconfigFile = join(DIR, 'ui.kubeconfig');
-      await writeFile(kubeconfigFile, tokenKubeconfig(cp, 'mlpipeline-ui', uiToken));
-      // Only what the UI's Deployment would set: nothing of this process's environment.
-      base = await startUi({
-        PATH: process.env.PATH ?? '/usr/bin:/bin',
-        KUBECONFIG: kubeconfigFile,
-        POD_NAMESPACE: NS,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        MLPIPELINE_API_TOKEN: TOKEN,
-        MLPIPELINE_DATA_DIR: join(DIR, 'ui-data'),
-        MYSQL_URL: dbUrl,
-        RDS_URL: dbUrl,
-        S3_BUCKET: bucket,
-        S3_PREFIX: 'pipelines/',
-        S3_ENDPOINT: t.endpoint,
-        S3_REGION: t.region,
-        AWS_ACCESS_KEY_ID: t.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: t.secretAccessKey,
-      });
+      ({ cp, api, base, db, bucket } = cluster);
+      uiToken = cluster.uiAccountToken;
     });
 
     after(async () => {
-      if (ui && ui.exitCode === null) {
-        const exited = new Promise((resolve) => ui!.once('exit', resolve));
-        ui.kill('SIGTERM');
-        await exited;
-      }
-      await new Promise<void>((r) => (uiLog ? uiLog.end(r) : r()));
-      await controller?.stop();
-      for (const store of stores.values()) store.close();
-      await new Promise<void>((r) => (controllerLog ? controllerLog.end(r) : r()));
-      await logServer?.stop();
-      await kubelet?.stop();
-      await cp?.stop();
-      if (db) {
-        await db.query(`DROP DATABASE IF EXISTS \`${DATABASE}\``);
-        await db.end();
-      }
-      s3?.destroy();
+      await cluster?.stop();
     });
 
     it('answers health and readiness, and lists the namespace pipelines from their status', async () => {
@@ -746,7 +489,7 @@ describe(
       assert.equal(status.status, 403);
       assert.equal((await asUi('GET', `/api/v1/namespaces/default/pods`)).status, 403);
 
-      const log = await readFile(join(DIR, 'ui.log'), 'utf8');
+      const log = await readFile(cluster!.uiLogFile, 'utf8');
       assert.doesNotMatch(log, /forbidden/i, 'the UI was refused nothing');
     });
   },
