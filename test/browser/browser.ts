@@ -111,15 +111,22 @@ export function collectPageErrors(page: Page): string[] {
 // What a test asks the page itself. Written as text: the page's DOM types are
 // not part of this Node program.
 
-/** Elements outside scroll boxes that stick out past the window's right edge: a layout too wide. */
+/**
+ * What makes the page wider than the window: elements (scroll boxes, but not
+ * what they scroll) past its right edge, or "document" when the page scrolls
+ * sideways for another reason (an absolutely placed element, say).
+ */
 export async function elementsWiderThanWindow(page: Page): Promise<string[]> {
   return page.evaluate<string[]>(`(() => {
-    const width = document.documentElement.clientWidth;
-    return [...document.querySelectorAll('main *')]
+    const root = document.documentElement;
+    const width = root.clientWidth;
+    const wide = [...document.querySelectorAll('main *')]
       .filter((e) => e.getBoundingClientRect().right > width + 1)
-      .filter((e) => !e.closest('.table-scroll, .log, .visually-hidden, table.cards thead'))
+      .filter((e) => !e.parentElement.closest('.table-scroll, .log, .visually-hidden, table.cards thead'))
       .map((e) => e.tagName.toLowerCase() + '.' + e.className)
       .slice(0, 5);
+    if (wide.length === 0 && root.scrollWidth > width) wide.push('document');
+    return wide;
   })()`);
 }
 
