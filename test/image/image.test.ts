@@ -133,7 +133,7 @@ describe('container image', { skip }, () => {
     assert.match(current.version ?? '', /^v\d{8}-/);
   });
 
-  it('serves health on 127.0.0.1 and predicts with the sample model', async () => {
+  it('serves health, the web app and predictions of the sample model on 127.0.0.1', async () => {
     const name = `mlp-image-test-${process.pid}`;
     await podman.run([
       'run',
@@ -177,6 +177,15 @@ describe('container image', { skip }, () => {
       runId?: string;
     };
     assert.equal(model.runId, SAMPLE_RUN);
+
+    // The web app npm run build makes is in the image, and served with its assets.
+    const page = await fetch(`${url}/`);
+    const html = await page.text();
+    assert.equal(page.status, 200, html);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    assert.ok(script, `no script in the page: ${html}`);
+    assert.equal((await fetch(new URL(script, url))).status, 200, script);
 
     await podman.run(['healthcheck', 'run', name]);
     const { stdout: logs } = await podman.run(['logs', name]);
