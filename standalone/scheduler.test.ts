@@ -155,5 +155,38 @@ for (const backend of backends) {
       assert.equal(second?.phase, 'Skipped');
       assert.match(second?.message ?? '', /active|running|Forbid/i);
     });
+
+    it('a pipeline suspended from outside the file starts nothing and owes nothing on resume', async () => {
+      const name = `susp-${Date.now().toString(36)}`;
+      const p = pipeline(name);
+      const store = await backend.open('susp')();
+      opened.push(store);
+      let suspended = true;
+      let now = new Date('2026-12-04T15:30:05Z');
+      const r = recorder();
+      const changed: string[] = [];
+      const scheduler = new Scheduler({
+        pipelines: [p],
+        results: store,
+        startRun: r.startRun,
+        log: quiet,
+        now: () => now,
+        isSuspended: () => suspended,
+        onRunChange: (run) => changed.push(run.runId),
+      });
+      await scheduler.tick();
+      await assert.rejects(scheduler.runNow(name), /is suspended; resume it to run it/);
+      now = new Date('2026-12-04T15:34:05Z');
+      await scheduler.tick();
+      assert.deepEqual(r.started, []);
+
+      suspended = false;
+      now = new Date('2026-12-04T15:36:05Z');
+      await scheduler.tick();
+      r.finishAll();
+      await scheduler.idle();
+      assert.deepEqual(r.started, [`${name}-202612041536`]);
+      assert.deepEqual(changed, [`${name}-202612041536`, `${name}-202612041536`]);
+    });
   });
 }
