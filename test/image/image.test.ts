@@ -126,6 +126,32 @@ describe('container image', { skip }, () => {
     assert.match(stdout, /pipelines\/iris\.yaml: iris: valid/, stdout + stderr);
   });
 
+  it('runs a whole run on a read-only root file system, writing only to /tmp', async () => {
+    // As the Helm chart runs it: readOnlyRootFilesystem, an emptyDir on /tmp.
+    const { stdout } = await podman.run([
+      'run',
+      '--rm',
+      ...ULIMITS,
+      '--health-cmd=none',
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--env',
+      'MLPIPELINE_DATA_DIR=/tmp/data',
+      IMAGE,
+      'run',
+      '-f',
+      'pipelines/iris.yaml',
+      '--run-id',
+      'iris-read-only',
+      '--json',
+    ]);
+    const report = JSON.parse(stdout) as { phase?: string; stages?: Record<string, unknown> };
+
+    assert.equal(report.phase, 'Succeeded', stdout);
+    assert.deepEqual(Object.keys(report.stages ?? {}), ['collect', 'clean', 'train', 'predict']);
+  });
+
   it('ships the sample model, trained at build time, as the current model', async () => {
     const current = await shippedCurrentModel(podman);
 
