@@ -48,6 +48,9 @@ RUN mkdir -p pipelines && cp examples/iris.yaml pipelines/ \
     node bin/mlpipeline.js run -f pipelines/iris.yaml --run-id iris-image-build
 
 FROM ${NODE_IMAGE}
+LABEL org.opencontainers.image.title="mlpipeline-operator" \
+  org.opencontainers.image.description="Scheduled machine-learning pipelines on Kubernetes or in one container" \
+  org.opencontainers.image.licenses="Apache-2.0"
 ENV NODE_ENV=production \
   HOST=0.0.0.0 \
   PORT=8080 \
