@@ -282,6 +282,18 @@ describe(
       assert.equal(model.rows.train + model.rows.test, model.rows.total);
       assert.ok(model.accuracy >= 0.9);
 
+      // Each stage's figures, read back from the artifacts its pod left in the model store.
+      const run = await getJson(`/api/pipelines/iris/runs/${runId}`);
+      const figures = Object.fromEntries(run.stages.map((s: Obj) => [s.stage, s.summary]));
+      assert.equal(figures.collect.rowsRead, 150);
+      assert.equal(figures.clean.rowsIn, 150);
+      assert.equal(figures.clean.rowsOut, 149);
+      assert.equal(figures.train.modelVersion, model.version);
+      assert.equal(figures.train.promoted, true);
+      assert.equal(figures.train.rowsTrain + figures.train.rowsTest, 149);
+      assert.equal(figures.predict.rowsWritten, 150);
+      assert.equal(figures.predict.modelVersion, model.version);
+
       const doc = await getJson(`/api/pipelines/iris/models/${model.version}`);
       assert.deepEqual(doc.features, [
         'sepal_length',

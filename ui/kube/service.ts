@@ -42,7 +42,18 @@ import {
 } from '../server/service.js';
 import type { PipelineCluster } from './cluster.js';
 import { modelSummaries, modelVersion, predictOne } from './models.js';
-import { activeRunIds, pipelineSummary, requestedRun, runNowRefusal, runRecords } from './views.js';
+import { readRunFigures, type RunFigures } from './stage-figures.js';
+import {
+  activeRunIds,
+  pipelineSummary,
+  requestedRun,
+  runNowRefusal,
+  runRecords,
+  withStageFigures,
+} from './views.js';
+
+/** Finished runs whose figures are kept: a few pipelines' worth of history. */
+const MAX_CACHED_RUNS = 2000;
 
 /** Readings of a pipeline a run-now request tries while the controller keeps writing its status. */
 const RUN_NOW_ATTEMPTS = 3;
@@ -74,6 +85,8 @@ export class KubernetesPipelineService implements PipelineService {
   readonly mode = 'kubernetes' as const;
   readonly #options: KubernetesServiceOptions;
   readonly #stores = new Map<string, ArtifactStore & { close(): void }>();
+  /** Figures of finished runs, by model store and run id. */
+  readonly #figures = new Map<string, RunFigures>();
   readonly #now: () => Date;
 
   constructor(options: KubernetesServiceOptions) {
@@ -99,7 +112,8 @@ export class KubernetesPipelineService implements PipelineService {
   async listRuns(name: string, limit: number): Promise<RunRecord[]> {
     const resource = await this.#resource(name);
     const jobs = await this.#options.cluster.listJobs(`${LABEL_PIPELINE}=${name}`);
-    return runRecords(resource, jobs).slice(0, limit);
+    const runs = runRecords(resource, jobs).slice(0, limit);
+    return Promise.all(runs.map((run) => this.#withFigures(resource, run)));
   }
 
   async getRun(name: string, runId: string): Promise<RunRecord> {
@@ -109,7 +123,7 @@ export class KubernetesPipelineService implements PipelineService {
     );
     const run = runRecords(resource, jobs).find((r) => r.runId === runId);
     if (!run) throw new ApiError(404, `pipeline ${name} has no run ${runId} in its recent runs`);
-    return run;
+    return this.#withFigures(resource, run);
   }
 
   async listModels(name: string): Promise<ModelSummary[]> {
@@ -283,6 +297,37 @@ export class KubernetesPipelineService implements PipelineService {
       );
     }
     return patched;
+  }
+
+  /**
+   * The run with each stage's figures from its artifacts. A finished run's
+   * artifacts no longer change, so its figures are read once; a store that
+   * cannot be read leaves the figures out, not the run.
+   */
+  async #withFigures(resource: MLPipelineResource, run: RunRecord): Promise<RunRecord> {
+    if (run.phase === 'Pending' || run.phase === 'Skipped') return run;
+    const store = this.#storeOf(resource);
+    if (store === undefined) return run;
+    const key = `${store.location}|${run.runId}`;
+    let figures = this.#figures.get(key);
+    if (figures === undefined) {
+      try {
+        figures = await readRunFigures(store, run.runId);
+      } catch (error) {
+        this.#options.log.warn(
+          { pipeline: run.pipeline, run: run.runId, err: messageOf(error) },
+          'cannot read the figures of a run',
+        );
+        return run;
+      }
+      if (run.phase === 'Succeeded' || run.phase === 'Failed') {
+        this.#figures.set(key, figures);
+        // Oldest first out: the views show the newest runs.
+        if (this.#figures.size > MAX_CACHED_RUNS)
+          this.#figures.delete(this.#figures.keys().next().value!);
+      }
+    }
+    return withStageFigures(run, figures);
   }
 
   /** The pipeline's model store, by the rule stage pods follow; undefined when it has none. */

@@ -14,6 +14,7 @@ import type { RunStatus, StageRunStatus } from '../../controller/status.js';
 import type { RunRecord, RunTrigger, StageName, StageRecord } from '../../core/ports.js';
 import { parseRunId, stagesFrom } from '../../core/schedule/index.js';
 import type { PipelineChange, PipelineSummary } from '../server/service.js';
+import type { RunFigures } from './stage-figures.js';
 
 const ACTIVE_PHASES: ReadonlySet<string> = new Set(['Pending', 'Running']);
 
@@ -115,6 +116,17 @@ export function runRecord(pipeline: string, run: RunStatus, jobs: readonly V1Job
     record.finishedAt = run.scheduledAt;
   if (run.message !== undefined) record.message = run.message;
   return record;
+}
+
+/** The run with each stage's figures under what its summary already says. */
+export function withStageFigures(run: RunRecord, figures: RunFigures): RunRecord {
+  return {
+    ...run,
+    stages: run.stages.map((stage) => {
+      const found = stage.phase === 'Succeeded' ? figures[stage.stage] : undefined;
+      return found === undefined ? stage : { ...stage, summary: { ...found, ...stage.summary } };
+    }),
+  };
 }
 
 /** Newest first: a run-now request not yet acted on, then the status's runs. */
