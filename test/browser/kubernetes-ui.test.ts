@@ -91,6 +91,9 @@ describe(
       await page.locator('.stage-graph .phase-succeeded').nth(3).waitFor();
       assert.ok(await pageIsMarked(page), 'the run appeared and finished without a reload');
       assert.equal(await page.locator('.stage-graph .phase-succeeded').count(), 4);
+      // Figures the stage pods left in the model store.
+      await page.locator('.stage-table').getByText('150 rows read').waitFor();
+      assert.match(await page.locator('.stage-table').innerText(), /150 rows written/);
       await saveScreenshot(page, 'kubernetes-pipeline');
     });
 
