@@ -122,14 +122,6 @@ program
     await (await import('./ui.js')).uiCommand(opts);
   });
 
-program
-  .command('ui')
-  .description('the HTTP API and web app over the MLPipelines of one namespace of a cluster')
-  .option('-n, --namespace <ns>', "the namespace (default: $POD_NAMESPACE, else the kubeconfig's)")
-  .action(async (opts: { namespace?: string }) => {
-    await (await import('./ui.js')).uiCommand(opts);
-  });
-
 function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
