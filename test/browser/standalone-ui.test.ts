@@ -17,6 +17,7 @@ import {
   saveScreenshot,
   type BrowserSession,
 } from './browser.js';
+import { writePipelineFile } from '../fixtures/pipeline-file.js';
 import { startStandaloneServer, type StandaloneServer } from './standalone-server.js';
 
 const TOKEN = 'browser-test-token';
@@ -26,11 +27,11 @@ const skip = browserSkipReason();
  * examples/iris.yaml, with its schedule moved to once a year: the runs the test
  * sees are the ones it starts, whatever the time it runs at.
  */
-function irisPipelineFile(): string {
+function irisPipelineFile(dir = mkdtempSync(join(tmpdir(), 'mlp-browser-'))): string {
   const example = fileURLToPath(new URL('../../examples/iris.yaml', import.meta.url));
   const text = readFileSync(example, 'utf8').replace(/schedule: '[^']+'/, "schedule: '0 0 1 1 *'");
   assert.match(text, /schedule: '0 0 1 1 \*'/);
-  const file = join(mkdtempSync(join(tmpdir(), 'mlp-browser-')), 'iris.yaml');
+  const file = join(dir, 'iris.yaml');
   writeFileSync(file, text);
   return file;
 }
@@ -91,6 +92,11 @@ describe('the web app in single-container mode', { skip }, () => {
     await page.locator('.stage-graph .phase-succeeded').nth(3).waitFor();
     assert.ok(await pageIsMarked(page), 'the run appeared and finished without a reload');
     assert.equal(await page.locator('.stage-graph .phase-succeeded').count(), 4);
+
+    // A second run: a second model version on the chart.
+    await page.getByRole('button', { name: 'Run now' }).click();
+    await page.locator('.timeline li[data-phase="Succeeded"]').nth(1).waitFor({ timeout: 60_000 });
+    await page.locator('.chart .point').nth(1).waitFor();
   });
 
   it('shows the figures, a stage log, the metric chart and the confusion matrix', async () => {
@@ -98,7 +104,7 @@ describe('the web app in single-container mode', { skip }, () => {
     const log = page.getByRole('log');
     await log.getByText('stage succeeded').waitFor();
     assert.match(await page.locator('.stage-table').innerText(), /150 rows read/);
-    await page.locator('.chart .point.promoted').waitFor();
+    await page.locator('.chart .point.promoted').first().waitFor();
     await page.getByText(/Promoted:/).waitFor();
     const matrix = page.getByRole('table', { name: /Confusion matrix/ });
     await matrix.waitFor();
@@ -108,14 +114,23 @@ describe('the web app in single-container mode', { skip }, () => {
 
   it('pages and filters predictions on the server', async () => {
     await page.getByRole('link', { name: 'Predictions', exact: true }).click();
-    await page.getByText('Rows 1–50 of 150').waitFor();
+    await page.getByText('Rows 1–50 of 300').waitFor();
     await saveScreenshot(page, 'predictions');
     await page.getByRole('link', { name: 'Next →' }).click();
-    await page.getByText('Rows 51–100 of 150').waitFor();
+    await page.getByText('Rows 51–100 of 300').waitFor();
     assert.match(page.url(), /page=2/);
+
+    const runs = page.locator('select[name="runId"]');
+    const newest = await runs.locator('option').nth(1).getAttribute('value');
+    await runs.selectOption(newest ?? '');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.getByText('Rows 1–50 of 150').waitFor();
+    await page.getByRole('link', { name: 'Next →' }).click();
     await page.getByRole('link', { name: 'Next →' }).click();
     await page.getByText('Rows 101–150 of 150').waitFor();
     assert.equal(await page.locator('table.predictions tbody tr').count(), 50);
+    const shownRuns = await page.locator('table.predictions tbody td:nth-child(4)').allInnerTexts();
+    assert.ok(shownRuns.every((r) => r === newest));
 
     await page.getByLabel('Label').selectOption('setosa');
     await page.getByRole('button', { name: 'Apply' }).click();
@@ -210,5 +225,62 @@ describe('the web app in single-container mode', { skip }, () => {
   it('logged no errors in the page but the refused token', () => {
     const unexpected = errors.filter((e) => !/status of 403 \(Forbidden\)/.test(e));
     assert.deepEqual(unexpected, []);
+  });
+});
+
+describe('the web app without an API token, with a model store it cannot reach', { skip }, () => {
+  let server: StandaloneServer;
+  let session: BrowserSession;
+  let page: Page;
+  let webRoot: string;
+
+  before(async () => {
+    webRoot = await buildWebApp();
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-browser-'));
+    irisPipelineFile(dir);
+    // Port 9 on 127.0.0.1: nothing listens, so the store's check fails at once.
+    writePipelineFile(
+      'far',
+      [
+        "  schedule: '0 0 1 1 *'",
+        '  modelStore: { s3: { bucket: models, endpoint: "http://127.0.0.1:9", region: us-east-1 } }',
+      ].join('\n'),
+      dir,
+    );
+    server = await startStandaloneServer({
+      pipelineFile: dir,
+      webRoot,
+      env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_MAX_ATTEMPTS: '1' },
+    });
+    session = await launchBrowser();
+    page = await session.context.newPage();
+    page.setDefaultTimeout(20_000);
+  });
+
+  after(async () => {
+    await session?.close();
+    await server?.stop();
+    if (webRoot) rmSync(webRoot, { recursive: true, force: true });
+  });
+
+  it('offers no actions and says why', async () => {
+    await page.goto(`${server.address}pipelines/iris`);
+    await page.getByText('Read-only: the server has no API token').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Run now' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Suspend' }).count(), 0);
+    await page.locator('header .readonly').waitFor();
+  });
+
+  it('shows which connection fails, with the exact error', async () => {
+    await page.getByRole('link', { name: 'Connections' }).click();
+    const far = page.locator('li[data-connection="model store of far"]');
+    await far.waitFor();
+    assert.match(await far.innerText(), /unreachable/);
+    assert.match(await far.locator('.conn-error').innerText(), /\S/);
+    assert.match(
+      await page.locator('li[data-connection="results database"]').innerText(),
+      /reachable/,
+    );
+    await saveScreenshot(page, 'connections-failing');
   });
 });
