@@ -44,13 +44,14 @@ describe('the web app in single-container mode', { skip }, () => {
   let webRoot: string;
 
   before(async () => {
+    // The browser first: without it (and MLP_BROWSER_REQUIRED=1) the suite fails at once.
+    session = await launchBrowser();
     webRoot = await buildWebApp();
     server = await startStandaloneServer({
       pipelineFile: irisPipelineFile(),
       token: TOKEN,
       webRoot,
     });
-    session = await launchBrowser();
     page = await session.context.newPage();
     page.setDefaultTimeout(20_000);
     errors = collectPageErrors(page);
@@ -235,6 +236,8 @@ describe('the web app without an API token, with a model store it cannot reach',
   let webRoot: string;
 
   before(async () => {
+    // The browser first: without it (and MLP_BROWSER_REQUIRED=1) the suite fails at once.
+    session = await launchBrowser();
     webRoot = await buildWebApp();
     const dir = mkdtempSync(join(tmpdir(), 'mlp-browser-'));
     irisPipelineFile(dir);
@@ -252,7 +255,6 @@ describe('the web app without an API token, with a model store it cannot reach',
       webRoot,
       env: { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_MAX_ATTEMPTS: '1' },
     });
-    session = await launchBrowser();
     page = await session.context.newPage();
     page.setDefaultTimeout(20_000);
   });
