@@ -1,5 +1,7 @@
 // The browser's side of the HTTP API: JSON in, errors as sentences out.
 
+import { describeFailure } from './failure';
+
 const TOKEN_KEY = 'mlpipeline.token';
 
 export class ApiError extends Error {
@@ -18,20 +20,6 @@ export function storedToken(): string | undefined {
 export function storeToken(token: string | undefined): void {
   if (token) sessionStorage.setItem(TOKEN_KEY, token);
   else sessionStorage.removeItem(TOKEN_KEY);
-}
-
-/** What a failed request means to the person who made it. */
-export function describeFailure(status: number, serverMessage: string | undefined): string {
-  if (status === 401) {
-    return `Not signed in for actions: ${serverMessage ?? 'this action needs the API token'}. Enter the token and try again.`;
-  }
-  if (status === 403) {
-    return `Not allowed: ${serverMessage ?? 'the API token was refused'}.`;
-  }
-  if (serverMessage) return serverMessage;
-  if (status === 404) return 'Not found.';
-  if (status >= 500) return `The server could not answer (HTTP ${status}). See the server log.`;
-  return `The request failed (HTTP ${status}).`;
 }
 
 async function request(path: string, init: RequestInit = {}, withToken = false): Promise<Response> {
