@@ -242,8 +242,8 @@ describe('buildStatus: runs', () => {
         [
           ['collect', 'Succeeded'],
           ['clean', 'Failed'],
-          ['train', 'Pending'],
-          ['predict', 'Pending'],
+          ['train', 'Skipped'],
+          ['predict', 'Skipped'],
         ],
       );
       assert.equal(replaced.stages[1]?.message, 'stopped: the run was replaced');

@@ -276,19 +276,22 @@ export interface ReplacedRun {
   at: Date;
 }
 
-/** A replaced run keeps what its stages had reached; the stages it never got to stay Pending. */
+/** A replaced run keeps what its stages had reached; those it never got to are Skipped. */
 function replacedRun(replaced: ReplacedRun, before: RunStatus | undefined): RunStatus {
   const at = replaced.at.toISOString();
-  const stages = (before?.stages ?? []).map((stage) =>
-    stage.phase === 'Running'
-      ? {
-          ...stage,
-          phase: 'Failed' as const,
-          completionTime: at,
-          message: 'stopped: the run was replaced',
-        }
-      : stage,
-  );
+  const stages = (before?.stages ?? []).map((stage): StageRunStatus => {
+    if (stage.phase === 'Running') {
+      return {
+        ...stage,
+        phase: 'Failed',
+        completionTime: at,
+        message: 'stopped: the run was replaced',
+      };
+    }
+    if (stage.phase === 'Pending')
+      return { ...stage, phase: 'Skipped', message: 'the run was replaced' };
+    return stage;
+  });
   return {
     ...before,
     id: replaced.runId,

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { UserError } from '../core/errors.js';
+import { RunReplacedError, UserError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { RunRecord, StageName } from '../core/ports.js';
 import type { Pipeline } from '../core/spec/load.js';
@@ -48,7 +48,12 @@ function scripted(failures: Partial<Record<StageName, { times: number; error: ()
   return { calls, stages };
 }
 
-async function execute(record: RunRecord, stages: StageFunctions, retries = 0) {
+async function execute(
+  record: RunRecord,
+  stages: StageFunctions,
+  retries = 0,
+  signal?: AbortSignal,
+) {
   await store.init();
   await store.claimRun(record);
   const delays: number[] = [];
@@ -59,6 +64,7 @@ async function execute(record: RunRecord, stages: StageFunctions, retries = 0) {
     contextFor: () => ({ pipeline: { name: 'p' } as Pipeline }) as StageContext,
     results: store,
     log: quiet,
+    ...(signal && { signal }),
     sleep: (ms) => {
       delays.push(ms);
       return Promise.resolve();
@@ -118,5 +124,32 @@ describe('executeRun', () => {
     const { result } = await execute(run('p-5'), stages, 3);
     assert.equal(result.phase, 'Failed');
     assert.deepEqual(calls, ['collect']);
+  });
+
+  it('a run replaced by a newer one ends Replaced, not Failed, and says by which', async () => {
+    const replacing = new AbortController();
+    const { stages } = scripted({});
+    const collect = stages.collect;
+    // The newer run starts while collect works.
+    stages.collect = async (context) => {
+      const summary = await collect(context);
+      replacing.abort(new RunReplacedError('p-7'));
+      return summary;
+    };
+    const { result, stored } = await execute(run('p-6'), stages, 0, replacing.signal);
+    assert.equal(result.phase, 'Replaced');
+    assert.equal(result.message, 'replaced by run p-7 (concurrencyPolicy Replace)');
+    assert.deepEqual(
+      stored?.stages.map((s) => s.phase),
+      ['Succeeded', 'Failed', 'Skipped', 'Skipped'],
+    );
+    assert.match(stored?.stages[1]?.message ?? '', /^stopped: replaced by run p-7/);
+  });
+
+  it('a run stopped for another reason fails', async () => {
+    const stopping = new AbortController();
+    stopping.abort(new Error('the scheduler is stopping'));
+    const { result } = await execute(run('p-8'), scripted({}).stages, 0, stopping.signal);
+    assert.equal(result.phase, 'Failed');
   });
 });

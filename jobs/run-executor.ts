@@ -1,4 +1,4 @@
-import { messageOf, UserError } from '../core/errors.js';
+import { messageOf, RunReplacedError, UserError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ResultsStore, RunRecord, StageName, StageRecord } from '../core/ports.js';
 import { retryDelayMs, stagesFrom } from '../core/schedule/index.js';
@@ -40,8 +40,15 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunRecord>
     if (typeof version === 'string') run.modelVersion = version;
     if (!ok) {
       for (const later of run.stages) if (later.phase === 'Pending') later.phase = 'Skipped';
-      run.phase = 'Failed';
-      run.message = `stage ${record.stage} failed: ${record.message ?? 'unknown error'}`;
+      const reason: unknown = options.signal?.reason;
+      if (options.signal?.aborted && reason instanceof RunReplacedError) {
+        // Not a failure of the pipeline: a newer run took its place.
+        run.phase = 'Replaced';
+        run.message = reason.message;
+      } else {
+        run.phase = 'Failed';
+        run.message = `stage ${record.stage} failed: ${record.message ?? 'unknown error'}`;
+      }
       break;
     }
     await options.results.saveRun(run);

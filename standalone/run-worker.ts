@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { parentPort, workerData } from 'node:worker_threads';
 import { configFromEnv } from '../core/config.js';
-import { messageOf } from '../core/errors.js';
+import { messageOf, RunReplacedError } from '../core/errors.js';
 import { createLogger, logProcessWarnings } from '../core/log.js';
 import type { RunRecord } from '../core/ports.js';
 import { loadPipelines } from '../core/spec/load.js';
@@ -33,8 +33,13 @@ export type RunWorkerMessage =
 const input = workerData as RunWorkerInput;
 const port = parentPort!;
 const controller = new AbortController();
-port.on('message', (message: { type: string; reason?: string }) => {
-  if (message.type === 'stop') controller.abort(new Error(message.reason ?? 'stopped'));
+port.on('message', (message: { type: string; reason?: string; replacedBy?: string }) => {
+  if (message.type !== 'stop') return;
+  controller.abort(
+    message.replacedBy !== undefined
+      ? new RunReplacedError(message.replacedBy)
+      : new Error(message.reason ?? 'stopped'),
+  );
 });
 
 const toMainThread = new Writable({

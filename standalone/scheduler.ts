@@ -1,4 +1,4 @@
-import { messageOf } from '../core/errors.js';
+import { messageOf, RunReplacedError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ResultsStore, RunRecord, RunTrigger, StageName } from '../core/ports.js';
 import {
@@ -104,7 +104,7 @@ export class Scheduler {
     if (!(await this.#options.results.claimRun(run))) {
       throw new RunRejectedError(`run ${run.runId} already exists`);
     }
-    if (decision.action === 'replace') this.#cancel(pipeline.name, decision.cancel);
+    if (decision.action === 'replace') this.#cancel(pipeline.name, decision.cancel, run.runId);
     this.#launch(pipeline, run);
     return run;
   }
@@ -243,7 +243,7 @@ export class Scheduler {
       );
       return;
     }
-    if (decision.action === 'replace') this.#cancel(pipeline.name, decision.cancel);
+    if (decision.action === 'replace') this.#cancel(pipeline.name, decision.cancel, run.runId);
     this.#launch(pipeline, run);
   }
 
@@ -275,10 +275,10 @@ export class Scheduler {
     return this.#options.isSuspended?.(pipeline) ?? pipeline.spec.suspend;
   }
 
-  #cancel(pipeline: string, runIds: string[]): void {
+  #cancel(pipeline: string, runIds: string[], byRunId: string): void {
     for (const active of this.#active.get(pipeline) ?? []) {
       if (runIds.includes(active.run.runId)) {
-        active.controller.abort(new Error('replaced by a newer run (concurrencyPolicy Replace)'));
+        active.controller.abort(new RunReplacedError(byRunId));
       }
     }
   }

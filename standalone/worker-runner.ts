@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { messageOf, RunReplacedError } from '../core/errors.js';
 import type { RunRecord } from '../core/ports.js';
 import type { Pipeline } from '../core/spec/load.js';
 import type { RunWorkerInput, RunWorkerMessage } from './run-worker.js';
@@ -53,9 +54,11 @@ export function runInWorker(
     let settled = false;
 
     const onAbort = () => {
+      const reason: unknown = signal.reason;
       worker.postMessage({
         type: 'stop',
-        reason: String((signal.reason as Error)?.message ?? signal.reason),
+        reason: messageOf(reason),
+        ...(reason instanceof RunReplacedError && { replacedBy: reason.byRunId }),
       });
       killTimer = setTimeout(() => void worker.terminate(), killAfterMs);
     };
