@@ -1,14 +1,9 @@
 import type { Logger } from '../core/log.js';
 import type { RunRecord, StageName } from '../core/ports.js';
 import type { Pipeline } from '../core/spec/load.js';
-import {
-  listModelVersions,
-  readCurrentPointer,
-  readModel,
-  scoreWithModel,
-  type ModelDocument,
-} from '../jobs/model-version.js';
+import { readCurrentPointer, type ModelDocument } from '../jobs/model-version.js';
 import type { Runtime } from '../jobs/runtime.js';
+import { modelSummaries, modelVersion, predictOne } from '../ui/server/models.js';
 import {
   ApiError,
   type ConnectionCheck,
@@ -77,33 +72,12 @@ export class StandaloneService implements PipelineService {
     return run;
   }
 
-  async listModels(name: string): Promise<ModelSummary[]> {
-    const store = this.runtime.artifactsFor(this.#pipeline(name));
-    const [versions, pointer] = await Promise.all([
-      listModelVersions(store),
-      readCurrentPointer(store),
-    ]);
-    const docs = await Promise.all(versions.map((v) => readModel(store, v)));
-    return docs
-      .filter((d): d is ModelDocument => d !== undefined)
-      .map((d) => ({
-        version: d.version,
-        runId: d.runId,
-        trainedAt: d.trainedAt,
-        algorithm: d.algorithm,
-        accuracy: d.metrics.accuracy,
-        macroF1: d.metrics.macroF1,
-        rows: d.rows,
-        promoted: d.promotion.promoted,
-        promotionReason: d.promotion.reason,
-        current: pointer?.version === d.version,
-      }));
+  listModels(name: string): Promise<ModelSummary[]> {
+    return modelSummaries(this.runtime.artifactsFor(this.#pipeline(name)));
   }
 
-  async getModel(name: string, version: string): Promise<ModelDocument> {
-    const doc = await readModel(this.runtime.artifactsFor(this.#pipeline(name)), version);
-    if (!doc) throw new ApiError(404, `pipeline ${name} has no model version ${version}`);
-    return doc;
+  getModel(name: string, version: string): Promise<ModelDocument> {
+    return modelVersion(this.runtime.artifactsFor(this.#pipeline(name)), name, version);
   }
 
   async queryPredictions(
@@ -115,49 +89,12 @@ export class StandaloneService implements PipelineService {
     return sink.store.queryPredictions(sink.table, { pipeline: name, ...query });
   }
 
-  async predict(
+  predict(
     name: string,
     features: Record<string, number>,
     version?: string,
   ): Promise<PredictResult> {
-    const store = this.runtime.artifactsFor(this.#pipeline(name));
-    const chosen = version ?? (await readCurrentPointer(store))?.version;
-    if (!chosen)
-      throw new ApiError(
-        409,
-        `pipeline ${name} has no promoted model yet; wait for a run to train one`,
-      );
-    const model = await readModel(store, chosen);
-    if (!model) throw new ApiError(404, `pipeline ${name} has no model version ${chosen}`);
-
-    const missing = model.features.filter((f) => features[f] === undefined);
-    if (missing.length > 0) throw new ApiError(400, `features: missing ${missing.join(', ')}`);
-    const unknown = Object.keys(features).filter((f) => !model.features.includes(f));
-    if (unknown.length > 0) {
-      throw new ApiError(
-        400,
-        `features: ${unknown.join(', ')} not used by model ${model.version} (it uses ${model.features.join(', ')})`,
-      );
-    }
-    const proba = scoreWithModel(model, {
-      data: Float64Array.from(model.features.map((f) => features[f]!)),
-      rows: 1,
-      cols: model.features.length,
-    });
-    if (!proba.every(Number.isFinite)) {
-      throw new ApiError(
-        400,
-        `features: the values are too far outside what model ${model.version} was trained on to score`,
-      );
-    }
-    const probabilities = Object.fromEntries(model.classes.map((c, i) => [c, proba[i]!]));
-    const best = model.classes.reduce((a, c) => (probabilities[c]! > probabilities[a]! ? c : a));
-    return {
-      modelVersion: model.version,
-      label: best,
-      probability: probabilities[best]!,
-      probabilities,
-    };
+    return predictOne(this.runtime.artifactsFor(this.#pipeline(name)), name, features, version);
   }
 
   async runNow(name: string): Promise<RunRecord> {

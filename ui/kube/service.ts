@@ -41,7 +41,7 @@ import {
   type PredictResult,
 } from '../server/service.js';
 import type { PipelineCluster } from './cluster.js';
-import { modelSummaries, modelVersion, predictOne } from './models.js';
+import { modelSummaries, modelVersion, predictOne } from '../server/models.js';
 import { readRunFigures, type RunFigures } from './stage-figures.js';
 import {
   activeRunIds,

@@ -11,7 +11,7 @@ import {
   scoreWithModel,
   type ModelDocument,
 } from '../../jobs/model-version.js';
-import { ApiError, type ModelSummary, type PredictResult } from '../server/service.js';
+import { ApiError, type ModelSummary, type PredictResult } from './service.js';
 
 /** Every stored version, newest first, marking the one the pointer names. */
 export async function modelSummaries(store: ArtifactStore): Promise<ModelSummary[]> {
