@@ -8,7 +8,6 @@ import { createWriteStream, readFileSync, readdirSync, readlinkSync } from 'node
 import { mkdir } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -21,6 +20,7 @@ import {
   type ControlPlane,
 } from '../test/cluster/control-plane.js';
 import { startS3Server, type S3TestServer } from '../test/infra/s3.js';
+import { freePort } from '../test/infra/ports.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'bench-scale');
@@ -202,17 +202,6 @@ async function startChild(
     await sleep(200);
   }
   return { child, port };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {

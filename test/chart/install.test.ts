@@ -13,7 +13,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
@@ -29,8 +28,10 @@ import {
   startControlPlane,
   type ControlPlane,
 } from '../cluster/control-plane.js';
-import { podLogFile, startLocalKubelet, type LocalKubelet } from '../cluster/kubelet.js';
+import { podLogFile, type LocalKubelet } from '../cluster/kubelet.js';
 import { CHART, ROOT, helmOk, helmSkip } from './helm.js';
+import { freePort } from '../infra/ports.js';
+import { startProjectKubelet } from '../cluster/project-kubelet.js';
 
 const DIR = join(ROOT, '.test-infra', 'chart-install');
 const KUBELET_DIR = join(DIR, 'kubelet');
@@ -47,21 +48,6 @@ const START_TIMEOUT_MS = 90_000;
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address !== null
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 function withDatabase(base: string, database: string): string {
   const url = new URL(base);
@@ -136,18 +122,9 @@ describe('the Helm chart on a real control plane', { skip, timeout: 600_000 }, (
     api = apiClient<Obj>(cp);
 
     // The chart's pods run `mlpipeline` (the image's entry point); here that is this checkout.
-    kubelet = await startLocalKubelet({
+    kubelet = await startProjectKubelet({
       kubeconfig: cp.kubeconfig,
       workDir: KUBELET_DIR,
-      imageCommands: {
-        mlpipeline: [
-          process.execPath,
-          '--import',
-          import.meta.resolve('tsx'),
-          join(ROOT, 'cli/main.ts'),
-        ],
-      },
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
 
     const dbUrl = withDatabase(testMysqlUrl(), DATABASE);

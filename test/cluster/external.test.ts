@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 
 import { clusterSkip } from './api-client.js';
 import { externalKubeconfig, startControlPlane, type ControlPlane } from './control-plane.js';
-import { startLocalKubelet, type LocalKubelet } from './kubelet.js';
+import type { LocalKubelet } from './kubelet.js';
+import { startProjectKubelet } from './project-kubelet.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'external');
@@ -40,18 +41,9 @@ describe(
     before(async () => {
       await mkdir(DIR, { recursive: true });
       cp = await startControlPlane({ dir: join(DIR, 'control-plane') });
-      kubelet = await startLocalKubelet({
+      kubelet = await startProjectKubelet({
         kubeconfig: cp.kubeconfig,
         workDir: join(DIR, 'kubelet'),
-        imageCommands: {
-          mlpipeline: [
-            process.execPath,
-            '--import',
-            import.meta.resolve('tsx'),
-            join(ROOT, 'cli/main.ts'),
-          ],
-        },
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       });
     });
 

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import type { ControllerSettings } from '../../controller/desired.js';
@@ -29,6 +29,7 @@ import { S3ArtifactStore } from '../../jobs/adapters/s3-artifact-store.js';
 import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 import { startStageCluster, type StageCluster } from './stage-cluster.js';
+import { applyRbac } from './rbac.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'iris');
@@ -37,8 +38,6 @@ const PIPELINES = `/apis/mlpipeline.dev/v1alpha1/namespaces/${NS}/mlpipelines`;
 const JOBS = `/apis/batch/v1/namespaces/${NS}/jobs`;
 const PODS = `/api/v1/namespaces/${NS}/pods`;
 const STAGES = ['collect', 'clean', 'train', 'predict'] as const;
-/** The namespace deploy/rbac names; the chart replaces it with its release namespace, as this test does. */
-const RBAC_NAMESPACE = 'mlpipeline-system';
 const CONTROLLER_ACCOUNT = 'mlpipeline-controller';
 const STAGE_ACCOUNT = 'mlpipeline-stage';
 const DATABASE = 'mlp_iris_cluster';
@@ -47,38 +46,6 @@ const RUN_TIMEOUT_MS = 3 * 60_000;
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-/** Requests as the cluster admin (client certificate), or as whoever the bearer token is. */
-/** Where each kind in deploy/rbac is created, in namespace ns. */
-function collectionPath(kind: string, ns: string): string {
-  switch (kind) {
-    case 'ServiceAccount':
-      return `/api/v1/namespaces/${ns}/serviceaccounts`;
-    case 'Role':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
-    case 'RoleBinding':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
-    case 'ClusterRole':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterroles';
-    case 'ClusterRoleBinding':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings';
-    default:
-      throw new Error(`deploy/rbac holds a ${kind}, which this test does not know how to create`);
-  }
-}
-
-/** The documents of a deploy/rbac file, moved from the chart's namespace to ns. */
-function rbacObjects(file: string, ns: string): Obj[] {
-  const text = readFileSync(join(ROOT, 'deploy', 'rbac', file), 'utf8');
-  return parseAllDocuments(text).map((doc) => {
-    const obj: Obj = doc.toJSON();
-    if (obj.metadata.namespace === RBAC_NAMESPACE) obj.metadata.namespace = ns;
-    for (const subject of obj.subjects ?? []) {
-      if (subject.namespace === RBAC_NAMESPACE) subject.namespace = ns;
-    }
-    return obj;
-  });
-}
 
 /** The MySQL Iris example under another name, run only when asked. */
 function irisManifest(name: string, sourceTable?: string): Obj {
@@ -194,9 +161,7 @@ describe(
 
       // The controller and the stage pods live in the test namespace, as in a one-namespace install.
       for (const file of ['controller-role.yaml', 'stage-role.yaml']) {
-        for (const obj of rbacObjects(file, NS)) {
-          await create(collectionPath(obj.kind, NS), obj);
-        }
+        await applyRbac(api, file, NS);
       }
       const token = await create(
         `/api/v1/namespaces/${NS}/serviceaccounts/${CONTROLLER_ACCOUNT}/token`,

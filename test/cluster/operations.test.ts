@@ -34,6 +34,7 @@ import { scheduledRunId } from '../../core/schedule/index.js';
 import { clusterSkip, eventually, sleep, type Api } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 import { startStageCluster, type StageCluster } from './stage-cluster.js';
+import { freePort } from '../infra/ports.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'operations');
@@ -57,7 +58,6 @@ const LEASE_TIMING = {
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
 
-/** Requests as the cluster admin, by the control plane's client certificate. */
 /** The MySQL Iris example under another name, with the schedule given. */
 function irisPipeline(name: string, spec: Record<string, unknown> = {}): Obj {
   const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
@@ -80,17 +80,6 @@ async function leaderGauge(port: number): Promise<number | undefined> {
   if (!r?.ok) return undefined;
   const line = (await r.text()).split('\n').find((l) => l.startsWith('mlpipeline_leader '));
   return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A TCP server on 127.0.0.1 that accepts connections and never says a word. */
@@ -189,6 +178,20 @@ describe(
         const run = p?.status?.recentRuns?.find((r: Obj) => r.id === runId);
         return run?.phase === 'Succeeded' || run?.phase === 'Failed' ? run : undefined;
       });
+    /** The stage whose pod runs now, as soon as one does. */
+    const runningStage = (runId: string) =>
+      eventually(
+        'a stage pod running',
+        60_000,
+        async () => {
+          const pods = await list(PODS, `mlpipeline.dev/run-id=${runId}`);
+          const runningPod = pods.find((p) => p.status?.phase === 'Running');
+          const job: string | undefined =
+            runningPod?.metadata.labels['batch.kubernetes.io/job-name'];
+          return STAGES.find((s) => job === jobName(runId, s));
+        },
+        50,
+      );
     const jobsOfRun = async (runId: string) =>
       (await list(JOBS, `mlpipeline.dev/run-id=${runId}`)).map((j) => j.metadata.name).sort();
     const expectedJobs = (runId: string) => STAGES.map((stage) => jobName(runId, stage)).sort();
@@ -327,18 +330,7 @@ describe(
         const { runId } = await runNow('restart');
 
         // A stage before predict, so that a link of the chain is left for the next instance.
-        const stage = await eventually(
-          'a collect, clean or train pod running',
-          60_000,
-          async () => {
-            const pods = await list(PODS, `mlpipeline.dev/run-id=${runId}`);
-            const runningPod = pods.find((p) => p.status?.phase === 'Running');
-            const job: string | undefined =
-              runningPod?.metadata.labels['batch.kubernetes.io/job-name'];
-            return STAGES.find((s) => job === jobName(runId, s));
-          },
-          50,
-        );
+        const stage = await runningStage(runId);
         assert.notEqual(stage, 'predict', 'the run was caught too late to test a restart');
         await stopReplica(first);
 
@@ -565,18 +557,7 @@ describe(
         await create(PIPELINES, irisPipeline('killed'));
         await ready('killed');
         const { runId } = await runNow('killed');
-        const stage = await eventually(
-          'a collect, clean or train pod running',
-          60_000,
-          async () => {
-            const pods = await list(PODS, `mlpipeline.dev/run-id=${runId}`);
-            const runningPod = pods.find((p) => p.status?.phase === 'Running');
-            const job: string | undefined =
-              runningPod?.metadata.labels['batch.kubernetes.io/job-name'];
-            return STAGES.find((s) => job === jobName(runId, s));
-          },
-          50,
-        );
+        const stage = await runningStage(runId);
         assert.notEqual(stage, 'predict', 'the run was caught too late to test a takeover');
 
         const killedAt = Date.now();

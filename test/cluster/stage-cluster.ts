@@ -25,7 +25,8 @@ import type { ControllerSettings } from '../../controller/desired.js';
 import { testMysqlUrl, testS3 } from '../infra/env.js';
 import { apiClient, createNamespace, ensureCrd, type Api } from './api-client.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { podLogFile, startLocalKubelet, type LocalKubelet } from './kubelet.js';
+import { podLogFile, type LocalKubelet } from './kubelet.js';
+import { startProjectKubelet } from './project-kubelet.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -80,19 +81,9 @@ export async function startStageCluster(opts: StageClusterOptions): Promise<Stag
     const kubeletDir = join(opts.dir, 'kubelet');
     let kubelet: LocalKubelet | undefined;
     if (!external) {
-      // Only PATH reaches the stage processes; tsx by path, as their working folders have no node_modules.
-      kubelet = await startLocalKubelet({
+      kubelet = await startProjectKubelet({
         kubeconfig: cp.kubeconfig,
         workDir: kubeletDir,
-        imageCommands: {
-          mlpipeline: [
-            process.execPath,
-            '--import',
-            import.meta.resolve('tsx'),
-            join(ROOT, 'cli/main.ts'),
-          ],
-        },
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
       });
       const started = kubelet;
       stops.push(() => started.stop());

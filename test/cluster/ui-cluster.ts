@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import type { ControllerSettings } from '../../controller/desired.js';
@@ -29,16 +29,15 @@ import { testMysqlUrl, testS3 } from '../infra/env.js';
 import { apiClient, createNamespace, ensureCrd, eventually, type Api } from './api-client.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
 import { serveContainerLogs } from './kubelet-logs.js';
-import { startLocalKubelet } from './kubelet.js';
 import { withDatabase } from './stage-cluster.js';
+import { startProjectKubelet } from './project-kubelet.js';
+import { applyRbac } from './rbac.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** The namespace deploy/rbac names; moved to the suite's own, as the chart does to its release's. */
-const RBAC_NAMESPACE = 'mlpipeline-system';
 /** A node name the API server can resolve when it asks the kubelet for a log. */
 const NODE_NAME = 'localhost';
 
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-return --
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
    API objects are built and read loosely here, as JSON. */
 type Obj = any;
 
@@ -85,38 +84,6 @@ export function irisManifest(
     example.spec.modelStore = { s3: { bucket: options.modelBucket } };
   if (options.sourceTable !== undefined) example.spec.source.mysql.table = options.sourceTable;
   return example;
-}
-
-function collectionPath(kind: string, ns: string): string {
-  switch (kind) {
-    case 'ServiceAccount':
-      return `/api/v1/namespaces/${ns}/serviceaccounts`;
-    case 'Role':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/roles`;
-    case 'RoleBinding':
-      return `/apis/rbac.authorization.k8s.io/v1/namespaces/${ns}/rolebindings`;
-    case 'ClusterRole':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterroles';
-    case 'ClusterRoleBinding':
-      return '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings';
-    default:
-      throw new Error(
-        `deploy/rbac holds a ${kind}, which this fixture does not know how to create`,
-      );
-  }
-}
-
-/** The documents of a deploy/rbac file, moved from the chart's namespace to ns. */
-function rbacObjects(file: string, ns: string): Obj[] {
-  const text = readFileSync(join(ROOT, 'deploy', 'rbac', file), 'utf8');
-  return parseAllDocuments(text).map((doc) => {
-    const obj: Obj = doc.toJSON();
-    if (obj.metadata.namespace === RBAC_NAMESPACE) obj.metadata.namespace = ns;
-    for (const subject of obj.subjects ?? []) {
-      if (subject.namespace === RBAC_NAMESPACE) subject.namespace = ns;
-    }
-    return obj;
-  });
 }
 
 /** A kubeconfig for a ServiceAccount token, with ns as its namespace. */
@@ -185,19 +152,10 @@ export async function startUiCluster(opts: UiClusterOptions): Promise<UiCluster>
     };
 
     const kubeletDir = join(dir, 'kubelet');
-    const kubelet = await startLocalKubelet({
+    const kubelet = await startProjectKubelet({
       kubeconfig: cp.kubeconfig,
       nodeName: NODE_NAME,
       workDir: kubeletDir,
-      imageCommands: {
-        mlpipeline: [
-          process.execPath,
-          '--import',
-          import.meta.resolve('tsx'),
-          join(ROOT, 'cli/main.ts'),
-        ],
-      },
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
     });
     stops.push(() => kubelet.stop());
     const logServer = await serveContainerLogs({
@@ -243,7 +201,7 @@ export async function startUiCluster(opts: UiClusterOptions): Promise<UiCluster>
     await ensureCrd(api);
 
     for (const file of ['controller-role.yaml', 'stage-role.yaml', 'ui-role.yaml']) {
-      for (const obj of rbacObjects(file, ns)) await create(collectionPath(obj.kind, ns), obj);
+      await applyRbac(api, file, ns);
     }
     const tokenOf = async (account: string): Promise<string> =>
       (
