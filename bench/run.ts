@@ -8,6 +8,7 @@ import { benchControllerScale } from './controller-scale.js';
 import { benchChaining } from './chaining.js';
 import { benchIrisRun } from './iris-run.js';
 import { benchPredictions } from './predictions.js';
+import { benchPredictionsPage } from './predictions-page.js';
 import { benchTrain } from './train.js';
 
 const only = process.argv.slice(2);
@@ -15,6 +16,7 @@ const benches: [string, () => Promise<string>][] = [
   ['iris', benchIrisRun],
   ['chaining', benchChaining],
   ['predictions', benchPredictions],
+  ['page', benchPredictionsPage],
   ['train', benchTrain],
   ['scale', benchControllerScale],
 ];
