@@ -445,6 +445,10 @@ describe('clusterSpecProblems', () => {
     paths: string[],
   ][] = [
     ['the example', {}, SETTINGS, []],
+    ['a schedule that does not parse', { schedule: '61 * * * *' }, SETTINGS, ['spec.schedule']],
+    ['a schedule that never fires', { schedule: '0 0 30 2 *' }, SETTINGS, ['spec.schedule']],
+    ['a time zone that does not exist', { timeZone: 'Mars/Olympus' }, SETTINGS, ['spec.timeZone']],
+    ['a time zone in the wrong case', { timeZone: 'europe/paris' }, SETTINGS, ['spec.timeZone']],
     [
       'a local model folder',
       { modelStore: { dir: { path: 'data' } } },

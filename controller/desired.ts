@@ -38,6 +38,7 @@ import { secretEnvPrefix } from '../core/config.js';
 import type { StageName } from '../core/ports.js';
 import { STAGE_ORDER } from '../core/schedule/index.js';
 import type { MLPipelineSpec, SourceSpec, StageSettings } from '../core/spec/types.generated.js';
+import { checkSchedules } from '../core/spec/semantic.js';
 import type { SpecProblem } from '../core/spec/validate.js';
 import { canonicalJson, sameJson } from './json.js';
 import {
@@ -173,7 +174,9 @@ export function clusterSpecProblems(
   spec: MLPipelineSpec,
   settings: ControllerSettings,
 ): SpecProblem[] {
-  const problems: SpecProblem[] = [];
+  // The API server checks the schema only: a schedule that does not parse or a
+  // zone that does not exist would otherwise fail every pass without a word.
+  const problems: SpecProblem[] = checkSchedules(spec);
   if (spec.modelStore?.dir !== undefined) {
     problems.push({
       path: 'spec.modelStore.dir',

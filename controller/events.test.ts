@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import type { V1Job } from '@kubernetes/client-node';
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
 
 import { desiredConfigMap, desiredCronJobs, type PipelineObject } from './desired.js';
 import { transitionEvents } from './events.js';
-import { job, pipeline, SETTINGS } from './fixtures.js';
+import { job, pipeline, pod, SETTINGS } from './fixtures.js';
 import { Reason } from './reasons.js';
 import { buildStatus, type MLPipelineStatus, type StatusInput } from './status.js';
 
@@ -42,6 +42,22 @@ function status(
     now: NOW,
     ...extra,
   });
+}
+
+/** A pod of job whose image cannot be pulled. */
+function stuckPod(of: V1Job): V1Pod {
+  const stuck = pod(of, 'Pending');
+  stuck.status!.containerStatuses = [
+    {
+      name: 'stage',
+      image: 'mlpipeline:missing',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image' } },
+    },
+  ];
+  return stuck;
 }
 
 const model = (version: string) => ({
@@ -160,6 +176,14 @@ describe('transitionEvents', () => {
         ],
         ['Normal', Reason.RunStarted, /run iris-202612041532 started at stage collect/],
       ],
+    ],
+    [
+      "a stage's pod cannot start",
+      collectRunning,
+      status([job(p, ID, 'collect', running)], {
+        pods: [stuckPod(job(p, ID, 'collect', running))],
+      }),
+      [['Warning', Reason.StageCannotStart, /stage collect cannot start: ImagePullBackOff/]],
     ],
     [
       'a CronJob name taken by someone else',

@@ -19,6 +19,14 @@ function stageEvents(before: RunStatus | undefined, run: RunStatus): PipelineEve
   if (run.phase === 'Replaced') return events;
   for (const stage of run.stages) {
     const was = before?.stages.find((s) => s.stage === stage.stage)?.phase;
+    const waitedBefore = before?.stages.find((s) => s.stage === stage.stage)?.waiting;
+    if (stage.waiting !== undefined && stage.waiting !== waitedBefore) {
+      events.push({
+        type: 'Warning',
+        reason: Reason.StageCannotStart,
+        message: `run ${run.id}: stage ${stage.stage} ${stage.message ?? 'cannot start'}`,
+      });
+    }
     if (stage.phase === was) continue;
     if (stage.phase === 'Succeeded') {
       events.push({

@@ -101,6 +101,10 @@ describe('runNowRunId', () => {
       /^iris-manual-20261204153007-[0-9a-f]{6}$/,
     ],
     ['not a time', 'now please', undefined],
+    ['a bare number, which Date would read as a year', '1', undefined],
+    ['a date without a time', '2026-12-04', undefined],
+    ['a time without a zone', '2026-12-04T15:30:07', undefined],
+    ['an impossible date', '2026-02-30T15:30:07Z', undefined],
     ['empty', '  ', undefined],
   ];
   for (const [name, value, expected] of cases) {

@@ -91,8 +91,16 @@ export function configMapName(pipeline: string): string {
  */
 export function runNowRunId(pipeline: string, value: string): string | undefined {
   const trimmed = value.trim();
+  // RFC 3339 only (what `date -u +%FT%TZ` prints): Date would also take "1"
+  // as the year 2001, and the run would carry that date in its id.
+  const parts = RFC3339.exec(trimmed);
+  if (parts === null) return undefined;
+  const [year, month, day] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  // Date rolls 30 February over into March rather than refusing it.
+  if (new Date(Date.UTC(year, month - 1, day)).getUTCDate() !== day) return undefined;
   const requestedAt = new Date(trimmed);
-  const year = requestedAt.getUTCFullYear();
-  if (trimmed === '' || !(year >= 1000 && year <= 9999)) return undefined;
+  if (Number.isNaN(requestedAt.getTime())) return undefined;
   return manualRunId(pipeline, requestedAt, shortHash(trimmed).slice(0, 6));
 }
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;

@@ -24,6 +24,12 @@ export const Reason = {
   NoFailures: 'NoFailures',
   /** Degraded, Event: the newest finished run failed. */
   RunFailed: 'RunFailed',
+  /**
+   * Degraded, Event: a running stage's pod cannot start its container (a
+   * missing Secret, an image that cannot be pulled); the run waits until
+   * someone fixes it or the stage's deadline ends it.
+   */
+  StageCannotStart: 'StageCannotStart',
 
   /** ModelPromoted: a model version is current. */
   ModelPromoted: 'ModelPromoted',

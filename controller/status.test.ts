@@ -176,8 +176,13 @@ describe('buildStatus: runs', () => {
 
   it('orders runs newest first, keeps historyLimit, and ignores other pipelines', () => {
     const small = pipeline({ historyLimit: 2 });
+    const failed = {
+      phase: 'Failed' as const,
+      startTime: '2026-12-04T15:30:01Z',
+      endTime: '2026-12-04T15:30:05Z',
+    };
     const jobs = ['202612041530', '202612041534', '202612041532'].map((stamp) =>
-      job(small, `iris-${stamp}`, 'collect', ok('2026-12-04T15:30:01Z', '2026-12-04T15:30:05Z')),
+      job(small, `iris-${stamp}`, 'collect', failed),
     );
     const stranger = job(pipeline({}, { name: 'wine' }), 'wine-202612041536', 'collect', {
       phase: 'Running',
@@ -187,6 +192,63 @@ describe('buildStatus: runs', () => {
       status.recentRuns.map((r) => r.id),
       ['iris-202612041534', 'iris-202612041532'],
     );
+  });
+
+  it("shows why a stage's pod cannot start, and is Degraded until it can", () => {
+    const collect = job(p, 'iris-202612041530', 'collect', {
+      phase: 'Running',
+      startTime: '2026-12-04T15:30:01Z',
+    });
+    const waiting = pod(collect, 'Pending');
+    waiting.status!.containerStatuses = [
+      {
+        name: 'stage',
+        image: 'mlpipeline:test',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
+        state: {
+          waiting: { reason: 'CreateContainerConfigError', message: 'secret "rds-typo" not found' },
+        },
+      },
+    ];
+    const status = buildStatus(input({ jobs: [collect], pods: [waiting] }));
+    const stage = status.recentRuns[0]?.stages[0];
+    assert.equal(stage?.waiting, 'CreateContainerConfigError');
+    assert.equal(
+      stage?.message,
+      'cannot start: CreateContainerConfigError: secret "rds-typo" not found',
+    );
+    const degraded = conditionOf(status, 'Degraded');
+    assert.equal(degraded.status, 'True');
+    assert.equal(degraded.reason, Reason.StageCannotStart);
+    assert.match(degraded.message, /run iris-202612041530: stage collect cannot start: .*rds-typo/);
+
+    // A pod on its way (ContainerCreating) is not stuck.
+    waiting.status!.containerStatuses[0]!.state = { waiting: { reason: 'ContainerCreating' } };
+    const starting = buildStatus(input({ jobs: [collect], pods: [waiting] }));
+    assert.equal(starting.recentRuns[0]?.stages[0]?.waiting, undefined);
+    assert.equal(conditionOf(starting, 'Degraded').status, 'False');
+  });
+
+  it('keeps a run still going however many slots were skipped after it', () => {
+    const small = pipeline({ historyLimit: 2 });
+    const blocked = job(small, 'iris-202612041530', 'collect', { phase: 'Running' });
+    const skippedSlots = ['202612041532', '202612041534', '202612041536'].map((stamp, i) => ({
+      runId: `iris-${stamp}`,
+      scheduledAt: new Date(Date.UTC(2026, 11, 4, 15, 32 + 2 * i)),
+      reason: 'run iris-202612041530 is still running and concurrencyPolicy is Forbid',
+      count: 1,
+    }));
+    const status = buildStatus(input({ jobs: [blocked], skippedSlots }, small));
+    assert.deepEqual(
+      status.recentRuns.map((r) => [r.id, r.phase]),
+      [
+        ['iris-202612041536', 'Skipped'],
+        ['iris-202612041530', 'Running'],
+      ],
+    );
+    assert.deepEqual(status.lastRun, { id: 'iris-202612041530', phase: 'Running' });
   });
 
   it('records skipped slots as Skipped runs and keeps them on later passes', () => {

@@ -52,6 +52,11 @@ export interface StageRunStatus {
   message?: string;
   /** Set once the Job exists. */
   jobName?: string;
+  /**
+   * While the stage's pod cannot start its container: the kubelet's reason,
+   * such as CreateContainerConfigError (a missing Secret) or ImagePullBackOff.
+   */
+  waiting?: string;
 }
 
 export interface RunStatus {
@@ -235,7 +240,36 @@ function stageStatus(
     phase === 'Succeeded' ? succeededAt(job, pods) : phase === 'Failed' ? failedAt(job) : undefined;
   if (completionTime !== undefined) status.completionTime = completionTime;
   if (phase === 'Failed') status.message = failureMessage(job, podFailures[name]);
+  if (phase === 'Running' || phase === 'Pending') {
+    const stuck = stuckContainer(pods(job));
+    if (stuck !== undefined) {
+      status.waiting = stuck.reason;
+      status.message = clip(
+        `cannot start: ${stuck.reason}${stuck.message ? `: ${stuck.message}` : ''}`,
+      );
+    }
+  }
   return status;
+}
+
+/** Reasons a container waits that are not on the way to running: they need a person. */
+const PASSING_WAITS = new Set(['ContainerCreating', 'PodInitializing']);
+
+/** The first container of a Job's pods that waits for something that will not come by itself. */
+function stuckContainer(pods: readonly V1Pod[]): { reason: string; message?: string } | undefined {
+  for (const pod of pods) {
+    if (pod.status?.phase !== 'Pending' && pod.status?.phase !== undefined) continue;
+    for (const container of [
+      ...(pod.status?.initContainerStatuses ?? []),
+      ...(pod.status?.containerStatuses ?? []),
+    ]) {
+      const waiting = container.state?.waiting;
+      if (waiting?.reason && !PASSING_WAITS.has(waiting.reason)) {
+        return { reason: waiting.reason, ...(waiting.message && { message: waiting.message }) };
+      }
+    }
+  }
+  return undefined;
 }
 
 function runStatus(
@@ -336,13 +370,17 @@ function recentRuns(input: StatusInput): RunStatus[] {
   for (const run of observedRuns(pipeline.name, input.jobs, pods)) {
     byId.set(run.runId, runStatus(run, pipeline.name, podFailures, pods));
   }
-  return [...byId.values()]
-    .sort(
-      (a, b) =>
-        runTime(b, pipeline.name) - runTime(a, pipeline.name) ||
-        (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
-    )
-    .slice(0, pipeline.spec.historyLimit);
+  const sorted = [...byId.values()].sort(
+    (a, b) =>
+      runTime(b, pipeline.name) - runTime(a, pipeline.name) ||
+      (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+  );
+  // A run still going always stays: slots skipped while it blocks them must
+  // not push it out before it ends (and its end would then go unreported).
+  const isActive = (run: RunStatus) => run.phase === 'Running' || run.phase === 'Pending';
+  const room = Math.max(0, pipeline.spec.historyLimit - sorted.filter(isActive).length);
+  const finished = new Set(sorted.filter((run) => !isActive(run)).slice(0, room));
+  return sorted.filter((run) => isActive(run) || finished.has(run));
 }
 
 type ConditionVerdict = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
@@ -410,6 +448,17 @@ function readiness(input: StatusInput): ConditionVerdict {
 function degradation(ready: ConditionVerdict, runs: readonly RunStatus[]): ConditionVerdict {
   if (ready.reason === Reason.InvalidSpec || ready.reason === Reason.ObjectNotOurs) {
     return { type: 'Degraded', status: 'True', reason: ready.reason, message: ready.message };
+  }
+  for (const run of runs) {
+    const stuck = run.stages.find((stage) => stage.waiting !== undefined);
+    if ((run.phase === 'Running' || run.phase === 'Pending') && stuck !== undefined) {
+      return {
+        type: 'Degraded',
+        status: 'True',
+        reason: Reason.StageCannotStart,
+        message: clip(`run ${run.id}: stage ${stuck.stage} ${stuck.message ?? 'cannot start'}`),
+      };
+    }
   }
   const finished = runs.find((run) => run.phase === 'Succeeded' || run.phase === 'Failed');
   if (finished?.phase === 'Failed') {

@@ -15,17 +15,7 @@ import type { SpecProblem } from './validate.js';
  * MySQL and s3:// sources are checked when the collect stage reads them.
  */
 export function checkBeyondSchema(spec: MLPipelineSpec, baseDir: string): SpecProblem[] {
-  const problems: SpecProblem[] = [];
-
-  const cronError = validateCron(spec.schedule);
-  if (cronError) problems.push({ path: 'spec.schedule', message: cronError });
-  const zoneError = validateTimeZone(spec.timeZone);
-  if (zoneError) problems.push({ path: 'spec.timeZone', message: zoneError });
-  for (const [stage, settings] of Object.entries(spec.stages ?? {})) {
-    if (!settings?.schedule) continue;
-    const error = validateCron(settings.schedule);
-    if (error) problems.push({ path: `spec.stages.${stage}.schedule`, message: error });
-  }
+  const problems: SpecProblem[] = checkSchedules(spec);
 
   problems.push(
     ...checkColumns(spec.source, 'spec.source', baseDir, [
@@ -42,6 +32,21 @@ export function checkBeyondSchema(spec: MLPipelineSpec, baseDir: string): SpecPr
         spec.features.map((column, i) => ({ column, path: `spec.features[${i}]` })),
       ),
     );
+  }
+  return problems;
+}
+
+/** That every cron expression parses and fires, and that the time zone exists. */
+export function checkSchedules(spec: MLPipelineSpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const cronError = validateCron(spec.schedule);
+  if (cronError) problems.push({ path: 'spec.schedule', message: cronError });
+  const zoneError = validateTimeZone(spec.timeZone);
+  if (zoneError) problems.push({ path: 'spec.timeZone', message: zoneError });
+  for (const [stage, settings] of Object.entries(spec.stages ?? {})) {
+    if (!settings?.schedule) continue;
+    const error = validateCron(settings.schedule);
+    if (error) problems.push({ path: `spec.stages.${stage}.schedule`, message: error });
   }
   return problems;
 }
