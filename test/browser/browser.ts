@@ -90,6 +90,9 @@ export async function buildWebApp(): Promise<string> {
       '--outDir',
       outDir,
       '--emptyOutDir',
+      // Suites build at the same time, each into its own folder: Vite's
+      // one-build-per-project lock would refuse the second for nothing.
+      '--bypass-lock',
       '--logLevel',
       'error',
     ],

@@ -405,6 +405,40 @@ describe(
       }
     });
 
+    it('a stage pod that cannot start (a Secret name with a typo) shows why, in status and an Event', async () => {
+      const controller = await startReplica('cannot-start');
+      try {
+        await leaderOf([controller]);
+        const spec = irisPipeline('typo');
+        spec.spec.source.mysql.connectionSecretRef.name = 'rds-typo';
+        await create(PIPELINES, spec);
+        await ready('typo');
+        const { runId } = await runNow('typo');
+        const stuck = await eventually('Degraded StageCannotStart', 60_000, async () => {
+          const p = await pipeline('typo');
+          return condition(p, 'Degraded')?.reason === 'StageCannotStart' ? p : undefined;
+        });
+        assert.equal(condition(stuck, 'Degraded').status, 'True');
+        const run = stuck.status.recentRuns.find((r: Obj) => r.id === runId);
+        assert.equal(run.phase, 'Running');
+        assert.equal(run.stages[0].waiting, 'CreateContainerConfigError');
+        assert.match(run.stages[0].message, /cannot start: CreateContainerConfigError: .*rds-typo/);
+        const events = await api(
+          'GET',
+          `/api/v1/namespaces/${NS}/events?fieldSelector=${encodeURIComponent('involvedObject.name=typo')}`,
+        );
+        assert.ok(
+          events.body.items.some(
+            (e: Obj) => e.reason === 'StageCannotStart' && e.message.includes('rds-typo'),
+          ),
+          'a StageCannotStart event names the Secret',
+        );
+      } finally {
+        await stopReplica(controller);
+        if (await pipeline('typo')) await deletePipeline('typo');
+      }
+    });
+
     it('concurrencyPolicy Replace: a new run stops the running one, which shows as Replaced, and itself succeeds', async () => {
       // The first run's collect hangs on a server that accepts and never answers,
       // so it is certainly still running when the second run is asked for.

@@ -34,7 +34,11 @@ export interface StageClusterOptions {
   /** Folder for the control plane, the kubelet's pods and logs. */
   dir: string;
   namespace: string;
-  /** The suite's own database, created afresh and dropped at stop. */
+  /**
+   * Start of the suite's own database's name, created afresh and dropped at
+   * stop; the process id is added, since the same suite may run twice at once
+   * (on this machine's cluster and, through external.test.ts, on another).
+   */
   database: string;
   /** Start of the bucket's name; a unique suffix is added. */
   bucketPrefix: string;
@@ -65,6 +69,7 @@ export interface StageCluster {
 }
 
 export async function startStageCluster(opts: StageClusterOptions): Promise<StageCluster> {
+  const database = `${opts.database}_${process.pid}`;
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const undo of stops.splice(0).reverse()) await undo();
@@ -91,21 +96,21 @@ export async function startStageCluster(opts: StageClusterOptions): Promise<Stag
 
     // A database of the suite's own, so no other suite truncates its tables mid-run.
     const setup = await mysql.createConnection({ uri: testMysqlUrl() });
-    await setup.query(`DROP DATABASE IF EXISTS \`${opts.database}\``);
-    await setup.query(`CREATE DATABASE \`${opts.database}\``);
+    await setup.query(`DROP DATABASE IF EXISTS \`${database}\``);
+    await setup.query(`CREATE DATABASE \`${database}\``);
     await setup.end();
     const db = await mysql.createConnection({
-      uri: withDatabase(testMysqlUrl(), opts.database),
+      uri: withDatabase(testMysqlUrl(), database),
       multipleStatements: true,
     });
     stops.push(async () => {
-      await db.query(`DROP DATABASE IF EXISTS \`${opts.database}\``);
+      await db.query(`DROP DATABASE IF EXISTS \`${database}\``);
       await db.end();
     });
     await db.query(readFileSync(join(ROOT, 'examples/mysql/seed.sql'), 'utf8'));
     const podDatabaseUrl = withDatabase(
       process.env.MLP_TEST_POD_MYSQL_URL || testMysqlUrl(),
-      opts.database,
+      database,
     );
 
     const s3Local = testS3();
