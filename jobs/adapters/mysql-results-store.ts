@@ -20,13 +20,17 @@ import {
   checkCount,
   checkQuery,
   checkRun,
+  COUNT_COLUMNS,
+  countsTable,
   fromMysqlDateTime,
   isoUtc,
+  labelCounts,
   LIMITS,
   PREDICTION_COLUMNS,
-  PREDICTION_ORDER,
+  pageSlices,
   predictionFilter,
   RUN_ORDER,
+  RUN_SLICE_ORDER,
   RUNS_TABLE,
   rowToPrediction,
   rowToRun,
@@ -35,7 +39,9 @@ import {
   toMysqlDateTime,
   UNFINISHED_PHASES,
   type PredictionRowData,
+  type RunMatches,
   type RunRow,
+  type RunSlice,
 } from './results-records.js';
 import { indexName, mysqlTable } from './sql-names.js';
 
@@ -54,6 +60,7 @@ export interface MysqlResultsStoreOptions {
 // Server error numbers; mysql2 reports them as `errno`.
 const ER_DUP_ENTRY = 1062;
 const ER_NO_SUCH_TABLE = 1146;
+const ER_DUP_KEYNAME = 1061;
 // "Not allowed" for LOAD DATA LOCAL: MySQL 5.7 and older (1148), MySQL 8
 // (3948), MariaDB 10.6 and later (4166).
 const LOCAL_INFILE_REFUSED = new Set([1148, 3948, 4166]);
@@ -65,6 +72,8 @@ const INFILE_CHUNK_BYTES = 64 * 1024;
 const PACKET_HEADROOM_BYTES = 1024;
 // Rows per DELETE when pruning, so an IN list never nears the packet limit.
 const DELETE_CHUNK = 500;
+// Label counts per INSERT; a run has as many as its model has classes.
+const COUNTS_CHUNK = 500;
 
 /** Text escaping for LOAD DATA's default format: tab-separated, backslash escapes. */
 const INFILE_SPECIAL = /[\t\n\r\\\0]/;
@@ -90,6 +99,7 @@ export class MysqlResultsStore implements ResultsStore {
   /** Set once the server has refused LOAD DATA LOCAL, so later writes skip it. */
   #loadDataRefused = false;
   readonly #ensuredTables = new Map<string, Promise<void>>();
+  readonly #ensuredCounts = new Map<string, Promise<void>>();
 
   /** Over a pool shared with other adapters, or a pool of its own opened from config. */
   constructor(db: MysqlPool | MysqlConfig, options: MysqlResultsStoreOptions = {}) {
@@ -161,6 +171,7 @@ export class MysqlResultsStore implements ResultsStore {
         method = tryLoadData ? await this.#loadData(conn, quoted, batch, maxPacket) : 'insert';
         if (method === 'insert') await this.#insertRows(conn, quoted, batch, maxPacket);
       }
+      await writeCounts(conn, table, batch);
       await conn.commit();
       conn.release();
     } catch (err) {
@@ -273,28 +284,54 @@ export class MysqlResultsStore implements ResultsStore {
 
     return this.#exec(`read predictions from ${table}`, async (conn) => {
       try {
-        const [[count]] = await conn.query<RowDataPacket[]>(
-          `SELECT COUNT(*) AS total FROM ${quoted} WHERE ${where}`,
-          params,
-        );
-        const [rows] = await conn.query<RowDataPacket[]>(
-          `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE ${where} ` +
-            `ORDER BY ${PREDICTION_ORDER} LIMIT ? OFFSET ?`,
-          [...params, query.limit, query.offset],
-        );
-        return {
-          total: Number(count!.total),
-          rows: rows.map((r) => {
-            const row = r as PredictionRowData;
-            return rowToPrediction({ ...row, scored_at: fromMysqlDateTime(row.scored_at) });
-          }),
-        };
+        await this.#ensureCounts(conn, table);
+        // One snapshot for the counts and the rows, even while a run is
+        // being replaced.
+        await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+        try {
+          const [runs] = await conn.query<RowDataPacket[]>(
+            `SELECT run_id AS runId, scored_at AS scoredAt, SUM(row_count) AS \`rows\` ` +
+              `FROM ${mysqlTable(countsTable(table))} WHERE ${where} ` +
+              `GROUP BY scored_at, run_id ORDER BY ${RUN_SLICE_ORDER}`,
+            params,
+          );
+          const { total, slices } = pageSlices(
+            runs.map((r) => ({ ...(r as RunMatches), rows: Number(r.rows) })),
+            query.offset,
+            query.limit,
+          );
+          const rows = await readSlices(conn, quoted, query, slices);
+          return {
+            total,
+            rows: rows.map((row) =>
+              rowToPrediction({ ...row, scored_at: fromMysqlDateTime(row.scored_at) }),
+            ),
+          };
+        } finally {
+          await conn.query('COMMIT');
+        }
       } catch (err) {
         // Before the first predict run there is no table, and so no rows.
         if ((err as { errno?: number }).errno === ER_NO_SUCH_TABLE) return { total: 0, rows: [] };
         throw err;
       }
     });
+  }
+
+  /**
+   * Creates the counts table of a predictions table once per process,
+   * filling it from the rows when the table was written by an earlier
+   * version. Readers call it too: the view may be the first to meet such a
+   * table.
+   */
+  #ensureCounts(conn: PoolConnection, table: string): Promise<void> {
+    let pending = this.#ensuredCounts.get(table);
+    if (!pending) {
+      pending = createCountsTable(conn, table);
+      pending.catch(() => this.#ensuredCounts.delete(table));
+      this.#ensuredCounts.set(table, pending);
+    }
+    return pending;
   }
 
   async claimRun(run: RunRecord): Promise<boolean> {
@@ -415,7 +452,10 @@ export class MysqlResultsStore implements ResultsStore {
   #ensurePredictionTable(table: string): Promise<void> {
     let pending = this.#ensuredTables.get(table);
     if (!pending) {
-      pending = this.#exec(`create table ${table}`, (conn) => createPredictionTable(conn, table));
+      pending = this.#exec(`create table ${table}`, async (conn) => {
+        await createPredictionTable(conn, table);
+        await this.#ensureCounts(conn, table);
+      });
       // A failure is not remembered: the next write tries again.
       pending.catch(() => this.#ensuredTables.delete(table));
       this.#ensuredTables.set(table, pending);
@@ -440,7 +480,9 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
   const quoted = mysqlTable(table);
   // Binary collation: row keys and labels compare exactly, as in SQLite, so
   // "A" and "a" are two keys. The primary key is what makes a rerun replace
-  // its rows; the other indexes serve paging by run, label and model.
+  // its rows. scored holds a run's row keys in order, so paging skips inside
+  // a run on the index alone; run_label does the same for one label; model
+  // serves readers that compare model versions.
   await conn.query(`
     CREATE TABLE IF NOT EXISTS ${quoted} (
       pipeline VARCHAR(${LIMITS.pipeline}) NOT NULL,
@@ -452,8 +494,8 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
       probabilities MEDIUMTEXT NOT NULL,
       scored_at DATETIME(3) NOT NULL,
       PRIMARY KEY (pipeline, run_id, row_key),
-      KEY ${indexName(table, 'scored')} (pipeline, scored_at),
-      KEY ${indexName(table, 'label')} (pipeline, label),
+      KEY ${indexName(table, 'scored')} (pipeline, scored_at, run_id, row_key),
+      KEY ${indexName(table, 'run_label')} (pipeline, run_id, label, row_key),
       KEY ${indexName(table, 'model')} (pipeline, model_version)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
 
@@ -468,6 +510,111 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
         'it is not a predictions table; choose another sink table or drop it',
     );
   }
+
+  // A table created by an earlier version lacks run_label. MySQL has no
+  // CREATE INDEX IF NOT EXISTS; a second process adding it at the same time
+  // is told the name exists, which is as good.
+  const [indexes] = await conn.query<RowDataPacket[]>(`SHOW INDEX FROM ${quoted}`);
+  const runLabel = indexName(table, 'run_label');
+  if (!indexes.some((i) => i.Key_name === runLabel)) {
+    try {
+      await conn.query(
+        `ALTER TABLE ${quoted} ADD INDEX \`${runLabel}\` (pipeline, run_id, label, row_key)`,
+      );
+    } catch (err) {
+      if ((err as { errno?: number }).errno !== ER_DUP_KEYNAME) throw err;
+    }
+  }
+}
+
+async function createCountsTable(conn: PoolConnection, table: string): Promise<void> {
+  const counts = mysqlTable(countsTable(table));
+  const [created] = await conn.query<ResultSetHeader>(`
+    CREATE TABLE IF NOT EXISTS ${counts} (
+      pipeline VARCHAR(${LIMITS.pipeline}) NOT NULL,
+      run_id VARCHAR(${LIMITS.runId}) NOT NULL,
+      model_version VARCHAR(${LIMITS.modelVersion}) NOT NULL,
+      label VARCHAR(${LIMITS.label}) NOT NULL,
+      scored_at DATETIME(3) NOT NULL,
+      row_count INT UNSIGNED NOT NULL,
+      PRIMARY KEY (pipeline, run_id, label)
+    ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
+  // "Already exists" comes back as a warning. Only the process that created
+  // the table fills it from rows an earlier version wrote; IGNORE leaves the
+  // counts of a run a new writer stored meanwhile.
+  if (created.warningStatus > 0) return;
+  try {
+    await conn.query(
+      `INSERT IGNORE INTO ${counts} (${COUNT_COLUMNS.join(', ')}) ` +
+        'SELECT pipeline, run_id, MAX(model_version), label, MAX(scored_at), COUNT(*) ' +
+        `FROM ${mysqlTable(table)} GROUP BY pipeline, run_id, label`,
+    );
+  } catch (err) {
+    // No predictions table yet: nothing to count.
+    if ((err as { errno?: number }).errno !== ER_NO_SUCH_TABLE) throw err;
+  }
+}
+
+/** Replaces the run's counts, inside the transaction that replaces its rows. */
+async function writeCounts(
+  conn: PoolConnection,
+  table: string,
+  batch: PredictionBatch,
+): Promise<void> {
+  const counts = mysqlTable(countsTable(table));
+  await conn.query(`DELETE FROM ${counts} WHERE pipeline = ? AND run_id = ?`, [
+    batch.pipeline,
+    batch.runId,
+  ]);
+  const scoredAt = toMysqlDateTime(isoUtc(batch.scoredAt, 'scoredAt'));
+  const tuples = labelCounts(batch).map(({ label, rows }) => [
+    batch.pipeline,
+    batch.runId,
+    batch.modelVersion,
+    label,
+    scoredAt,
+    rows,
+  ]);
+  for (let i = 0; i < tuples.length; i += COUNTS_CHUNK) {
+    await conn.query(`INSERT INTO ${counts} (${COUNT_COLUMNS.join(', ')}) VALUES ?`, [
+      tuples.slice(i, i + COUNTS_CHUNK),
+    ]);
+  }
+}
+
+/**
+ * The rows of a page, run slice by run slice in one statement: the keys
+ * come from an index that holds them in row-key order (a deferred join), so
+ * skipping deep into a run reads no row it does not return.
+ */
+async function readSlices(
+  conn: PoolConnection,
+  quoted: string,
+  query: PredictionQuery,
+  slices: RunSlice[],
+): Promise<PredictionRowData[]> {
+  if (slices.length === 0) return [];
+  const label = query.label === undefined ? '' : ' AND label = ?';
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  slices.forEach((s, i) => {
+    parts.push(
+      `(SELECT pipeline, run_id, row_key, ${i} AS part FROM ${quoted} ` +
+        `WHERE pipeline = ? AND scored_at = ? AND run_id = ?${label} ` +
+        'ORDER BY row_key LIMIT ? OFFSET ?)',
+    );
+    params.push(query.pipeline, s.scoredAt, s.runId);
+    if (query.label !== undefined) params.push(query.label);
+    params.push(s.take, s.skip);
+  });
+  const columns = PREDICTION_COLUMNS.map((c) => `p.${c}`).join(', ');
+  const [rows] = await conn.query<RowDataPacket[]>(
+    `SELECT ${columns} FROM ${quoted} p JOIN (${parts.join(' UNION ALL ')}) k ` +
+      'ON p.pipeline = k.pipeline AND p.run_id = k.run_id AND p.row_key = k.row_key ' +
+      'ORDER BY k.part, p.row_key',
+    params,
+  );
+  return rows as PredictionRowData[];
 }
 
 /** The batch as LOAD DATA input, in Buffers of at most chunkBytes. */

@@ -201,6 +201,92 @@ export function predictionFilter(query: PredictionQuery): { where: string; param
   return { where: clauses.join(' AND '), params };
 }
 
-/** Newest run first, then row keys in order: a stable order for paging. */
+/**
+ * Newest run first, then row keys in order: a stable order for paging. Every
+ * row of a run shares its scored_at and model version, so the order is runs
+ * in RUN_SLICE_ORDER, each run's rows by row key.
+ */
 export const PREDICTION_ORDER = 'scored_at DESC, run_id DESC, row_key ASC';
+export const RUN_SLICE_ORDER = 'scored_at DESC, run_id DESC';
+
+const COUNTS_SUFFIX = '__counts';
+
+/**
+ * The table beside a predictions table that holds, per pipeline, run and
+ * label, how many rows the run stored. It is written in the transaction that
+ * writes the rows, so the total for any filter is a sum over a few rows per
+ * run instead of a count over every prediction.
+ */
+export function countsTable(table: string): string {
+  const parts = table.split('.');
+  const base = parts.pop()!;
+  return [...parts, base.slice(0, 64 - COUNTS_SUFFIX.length) + COUNTS_SUFFIX].join('.');
+}
+
+export const COUNT_COLUMNS = [
+  'pipeline',
+  'run_id',
+  'model_version',
+  'label',
+  'scored_at',
+  'row_count',
+] as const;
+
+export interface LabelCount {
+  label: string;
+  rows: number;
+}
+
+/** How many rows of the batch carry each label, labels in first-seen order. */
+export function labelCounts(batch: PredictionBatch): LabelCount[] {
+  const counts = new Map<string, number>();
+  for (const row of batch.rows) counts.set(row.label, (counts.get(row.label) ?? 0) + 1);
+  return [...counts].map(([label, rows]) => ({ label, rows }));
+}
+
+/** A run's rows that match a filter, as the counts table tells them. */
+export interface RunMatches {
+  runId: string;
+  /** As the store returns it, so it can be passed back as a parameter unchanged. */
+  scoredAt: string;
+  rows: number;
+}
+
+/** The part of one run's matching rows, by row key, that falls on a page. */
+export interface RunSlice {
+  runId: string;
+  scoredAt: string;
+  skip: number;
+  take: number;
+}
+
+/**
+ * Which rows of which runs make up the page at offset: runs in
+ * RUN_SLICE_ORDER, each with its count of matching rows, are walked until the
+ * page is full. A page spans as few runs as it can, so a deep offset costs a
+ * skip inside one run, never across all the rows before it.
+ */
+export function pageSlices(
+  runs: Iterable<RunMatches>,
+  offset: number,
+  limit: number,
+): { total: number; slices: RunSlice[] } {
+  let total = 0;
+  let skip = offset;
+  let wanted = limit;
+  const slices: RunSlice[] = [];
+  for (const run of runs) {
+    total += run.rows;
+    if (wanted === 0 || run.rows === 0) continue;
+    if (skip >= run.rows) {
+      skip -= run.rows;
+      continue;
+    }
+    const take = Math.min(run.rows - skip, wanted);
+    slices.push({ runId: run.runId, scoredAt: run.scoredAt, skip, take });
+    wanted -= take;
+    skip = 0;
+  }
+  return { total, slices };
+}
 export const RUN_ORDER = 'started_at DESC, run_id DESC';

@@ -18,12 +18,16 @@ import {
   checkCount,
   checkQuery,
   checkRun,
+  COUNT_COLUMNS,
+  countsTable,
   isoUtc,
+  labelCounts,
   LIMITS,
   PREDICTION_COLUMNS,
-  PREDICTION_ORDER,
+  pageSlices,
   predictionFilter,
   RUN_ORDER,
+  RUN_SLICE_ORDER,
   RUNS_TABLE,
   rowToPrediction,
   rowToRun,
@@ -31,6 +35,7 @@ import {
   SCHEDULE_TABLE,
   UNFINISHED_PHASES,
   type PredictionRowData,
+  type RunMatches,
   type RunRow,
 } from './results-records.js';
 import { sqliteTable } from './sql-names.js';
@@ -124,13 +129,24 @@ export class SqliteResultsStore implements ResultsStore {
     checkBatch(batch);
     this.#ensurePredictionTable(table);
 
+    const counts = sqliteTable(countsTable(table));
     const scoredAt = isoUtc(batch.scoredAt, 'scoredAt');
     const remove = this.#db.prepare(`DELETE FROM ${quoted} WHERE pipeline = ? AND run_id = ?`);
+    const removeCounts = this.#db.prepare(
+      `DELETE FROM ${counts} WHERE pipeline = ? AND run_id = ?`,
+    );
     const insert = this.#db.prepare(
       `INSERT INTO ${quoted} (${PREDICTION_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
+    const insertCount = this.#db.prepare(
+      `INSERT INTO ${counts} (${COUNT_COLUMNS.join(', ')}) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
     const replace = this.#db.transaction(() => {
       remove.run(batch.pipeline, batch.runId);
+      removeCounts.run(batch.pipeline, batch.runId);
+      for (const { label, rows } of labelCounts(batch)) {
+        insertCount.run(batch.pipeline, batch.runId, batch.modelVersion, label, scoredAt, rows);
+      }
       for (const row of batch.rows) {
         insert.run(
           batch.pipeline,
@@ -170,18 +186,49 @@ export class SqliteResultsStore implements ResultsStore {
     const quoted = sqliteTable(table);
     checkQuery(query);
     if (!this.#tableExists(table)) return { total: 0, rows: [] };
+    this.#ensurePredictionTable(table);
 
     const { where, params } = predictionFilter(query);
-    const count = this.#db
-      .prepare(`SELECT COUNT(*) AS total FROM ${quoted} WHERE ${where}`)
-      .get(...params) as { total: number };
-    const rows = this.#db
-      .prepare(
-        `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE ${where} ` +
-          `ORDER BY ${PREDICTION_ORDER} LIMIT ? OFFSET ?`,
-      )
-      .all(...params, query.limit, query.offset) as PredictionRowData[];
-    return { total: count.total, rows: rows.map(rowToPrediction) };
+    const runs = this.#db.prepare(
+      `SELECT run_id AS runId, scored_at AS scoredAt, SUM(row_count) AS "rows" ` +
+        `FROM ${sqliteTable(countsTable(table))} WHERE ${where} ` +
+        `GROUP BY scored_at, run_id ORDER BY ${RUN_SLICE_ORDER}`,
+    );
+    // Keys first, from an index that holds them in order, then the rows for
+    // those keys only: skipping deep into a run reads no row it does not return.
+    const slice = (label: boolean) =>
+      this.#db.prepare(
+        `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE rowid IN (` +
+          `SELECT rowid FROM ${quoted} WHERE pipeline = ? AND run_id = ?` +
+          (label ? ' AND label = ?' : '') +
+          ' ORDER BY row_key LIMIT ? OFFSET ?) ORDER BY row_key',
+      );
+    const sliceRows = query.label === undefined ? slice(false) : slice(true);
+
+    // One read transaction: the counts and the rows come from the same
+    // snapshot, even while another process replaces a run.
+    const read = this.#db.transaction(() => {
+      const { total, slices } = pageSlices(
+        runs.iterate(...params) as IterableIterator<RunMatches>,
+        query.offset,
+        query.limit,
+      );
+      const rows: PredictionRowData[] = [];
+      for (const s of slices) {
+        const filter = query.label === undefined ? [] : [query.label];
+        rows.push(
+          ...(sliceRows.all(
+            query.pipeline,
+            s.runId,
+            ...filter,
+            s.take,
+            s.skip,
+          ) as PredictionRowData[]),
+        );
+      }
+      return { total, rows: rows.map(rowToPrediction) };
+    });
+    return read.deferred();
   }
 
   claimRun(run: RunRecord): Promise<boolean> {
@@ -319,9 +366,21 @@ export class SqliteResultsStore implements ResultsStore {
 
   #ensurePredictionTable(table: string): void {
     if (this.#ensuredTables.has(table)) return;
+    // IMMEDIATE: two processes meeting a table from an earlier version must
+    // not both fill its counts.
+    this.#db.transaction(() => this.#createPredictionTables(table)).immediate();
+    this.#ensuredTables.add(table);
+  }
+
+  #createPredictionTables(table: string): void {
     const quoted = sqliteTable(table);
+    const counts = sqliteTable(countsTable(table));
+    const hadCounts = this.#tableExists(countsTable(table));
     // CHECKs give SQLite, which stores any length, the column widths MySQL
-    // enforces, so a value is rejected by both stores or by neither.
+    // enforces, so a value is rejected by both stores or by neither. The
+    // primary key serves paging inside a run, run_label paging a run's rows
+    // of one label; scored and model serve readers that filter by time or
+    // model.
     this.#db.exec(`
       CREATE TABLE IF NOT EXISTS ${quoted} (
         pipeline TEXT NOT NULL CHECK (length(pipeline) <= ${LIMITS.pipeline}),
@@ -334,9 +393,6 @@ export class SqliteResultsStore implements ResultsStore {
         scored_at TEXT NOT NULL,
         PRIMARY KEY (pipeline, run_id, row_key)
       );
-      CREATE INDEX IF NOT EXISTS "${table}__scored" ON ${quoted} (pipeline, scored_at);
-      CREATE INDEX IF NOT EXISTS "${table}__label" ON ${quoted} (pipeline, label);
-      CREATE INDEX IF NOT EXISTS "${table}__model" ON ${quoted} (pipeline, model_version);
     `);
     const present = new Set(
       (
@@ -350,7 +406,29 @@ export class SqliteResultsStore implements ResultsStore {
           'it is not a predictions table; choose another sink table or drop it',
       );
     }
-    this.#ensuredTables.add(table);
+
+    this.#db.exec(`
+      CREATE INDEX IF NOT EXISTS "${table}__scored" ON ${quoted} (pipeline, scored_at);
+      CREATE INDEX IF NOT EXISTS "${table}__run_label" ON ${quoted} (pipeline, run_id, label, row_key);
+      CREATE INDEX IF NOT EXISTS "${table}__model" ON ${quoted} (pipeline, model_version);
+      CREATE TABLE IF NOT EXISTS ${counts} (
+        pipeline TEXT NOT NULL,
+        run_id TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        label TEXT NOT NULL,
+        scored_at TEXT NOT NULL,
+        row_count INTEGER NOT NULL,
+        PRIMARY KEY (pipeline, run_id, label)
+      );
+    `);
+    // A table written by an earlier version has rows but no counts yet.
+    if (!hadCounts) {
+      this.#db.exec(
+        `INSERT INTO ${counts} (${COUNT_COLUMNS.join(', ')}) ` +
+          'SELECT pipeline, run_id, MAX(model_version), label, MAX(scored_at), COUNT(*) ' +
+          `FROM ${quoted} GROUP BY pipeline, run_id, label`,
+      );
+    }
   }
 }
 
