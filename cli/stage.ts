@@ -2,6 +2,7 @@ import { configFromEnv } from '../core/config.js';
 import { messageOf } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import type { StageName } from '../core/ports.js';
+import { stageFailureLine } from '../core/stage-failure.js';
 import { createRuntime } from '../jobs/runtime.js';
 import { STAGE_FUNCTIONS } from '../jobs/stages/index.js';
 import { pickPipeline } from './pick-pipeline.js';
@@ -40,6 +41,7 @@ export async function stageCommand(
     return 0;
   } catch (error) {
     stageLog.error({ err: messageOf(error) }, 'stage failed');
+    process.stderr.write(stageFailureLine(messageOf(error)));
     return 1;
   } finally {
     await runtime.close();

@@ -29,6 +29,7 @@ import {
   type DueRun,
   type SkippedSlot,
 } from '../core/schedule/index.js';
+import { stageFailureIn } from '../core/stage-failure.js';
 import { chainStep, stageJob } from './chaining.js';
 import {
   clusterSpecProblems,
@@ -723,7 +724,8 @@ export function podFailureReason(pod: V1Pod): string | undefined {
   for (const status of pod.status?.containerStatuses ?? []) {
     const terminated = status.state?.terminated ?? status.lastState?.terminated;
     if (terminated !== undefined && terminated.exitCode !== 0) {
-      const message = terminated.message?.trim();
+      const tail = terminated.message?.trim();
+      const message = tail === undefined ? undefined : (stageFailureIn(tail) ?? tail);
       return `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})${message ? `: ${message}` : ''}`;
     }
     const waiting = status.state?.waiting;
