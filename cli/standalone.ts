@@ -23,7 +23,8 @@ export async function standaloneCommand(path: string): Promise<void> {
   }
   const runtime = await createRuntime(config, log);
 
-  const { scheduler, service } = await assembleStandalone({ pipelines, runtime, log });
+  const standalone = await assembleStandalone({ pipelines, runtime, log });
+  const { scheduler, service } = standalone;
 
   const app = createApiApp({
     service,
@@ -47,7 +48,7 @@ export async function standaloneCommand(path: string): Promise<void> {
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'stopping');
     server.close();
-    await scheduler.stop();
+    await standalone.close();
     await runtime.close();
     process.exit(0);
   };

@@ -2,11 +2,13 @@ import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import type { ResultsStore, RunRecord } from '../core/ports.js';
 import type { Pipeline } from '../core/spec/load.js';
+import { mysqlConfigFromEnv } from '../jobs/adapters/mysql-config.js';
 import { pruneRunArtifacts } from '../jobs/retention.js';
 import type { Runtime } from '../jobs/runtime.js';
 import { ChangeFeed } from './change-feed.js';
 import { Scheduler } from './scheduler.js';
 import { StandaloneService } from './service.js';
+import { embeddedLiveness, mysqlLiveness, type RunLiveness } from './run-liveness.js';
 import { StageLogBook } from './stage-logs.js';
 import { SuspendSwitch } from './suspension.js';
 import { runInWorker } from './worker-runner.js';
@@ -26,6 +28,8 @@ export interface Standalone {
   service: StandaloneService;
   /** What the service's subscribers hear; exposed so its listeners can be counted. */
   changes: ChangeFeed;
+  /** Stops the scheduler (runs under way are awaited) and lets go of the runs it held. */
+  close(): Promise<void>;
 }
 
 /**
@@ -40,6 +44,12 @@ export async function assembleStandalone(options: AssembleOptions): Promise<Stan
   const suspension = await SuspendSwitch.load(pipelines, (p) => runtime.artifactsFor(p), log);
   const runChanged = (run: RunRecord) =>
     changes.publish({ pipeline: run.pipeline, kind: 'run', runId: run.runId });
+  const env = options.workerEnv ?? process.env;
+  const mysql = runtime.config.mysqlEnvPrefix
+    ? mysqlConfigFromEnv(runtime.config.mysqlEnvPrefix, env)
+    : undefined;
+  const liveness = mysql ? mysqlLiveness(mysql) : embeddedLiveness();
+  await markInterruptedRuns(runtime.results, pipelines, liveness, log);
 
   const scheduler = new Scheduler({
     pipelines,
@@ -49,6 +59,7 @@ export async function assembleStandalone(options: AssembleOptions): Promise<Stan
     onRunChange: runChanged,
     startRun: async (run, signal) => {
       const pipeline = pipelines.find((p) => p.name === run.pipeline)!;
+      const release = await liveness.hold(run);
       let finished: RunRecord;
       try {
         finished = await runInWorker(pipeline, run, signal, {
@@ -61,6 +72,13 @@ export async function assembleStandalone(options: AssembleOptions): Promise<Stan
         });
       } catch (error) {
         finished = await recordLostRun(runtime.results, run, messageOf(error));
+      } finally {
+        await release().catch((error: unknown) =>
+          log.warn(
+            { pipeline: run.pipeline, run: run.runId, err: messageOf(error) },
+            'cannot release the run',
+          ),
+        );
       }
       await stageLogs.persist(run.runId, runtime.artifactsFor(pipeline)).catch((error: unknown) => {
         log.warn(
@@ -85,7 +103,38 @@ export async function assembleStandalone(options: AssembleOptions): Promise<Stan
     stageLogs,
     suspension,
   });
-  return { scheduler, service, changes };
+  return {
+    scheduler,
+    service,
+    changes,
+    async close() {
+      await scheduler.stop();
+      await liveness.close();
+    },
+  };
+}
+
+/**
+ * Runs left unfinished by a process that is gone (killed, out of memory)
+ * would read "Running" for ever: at start-up they are ended as failed, saying
+ * why. Runs another living process works on are left alone.
+ */
+async function markInterruptedRuns(
+  results: ResultsStore,
+  pipelines: Pipeline[],
+  liveness: RunLiveness,
+  log: Logger,
+): Promise<void> {
+  const ours = new Set(pipelines.map((p) => p.name));
+  for (const run of await results.listUnfinishedRuns()) {
+    if (!ours.has(run.pipeline) || (await liveness.isAlive(run))) continue;
+    await recordLostRun(
+      results,
+      run,
+      'interrupted: the process running it stopped before the run ended',
+    );
+    log.warn({ pipeline: run.pipeline, run: run.runId }, 'run interrupted by a stopped process');
+  }
 }
 
 /**
