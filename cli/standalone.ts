@@ -4,6 +4,7 @@ import { configFromEnv } from '../core/config.js';
 import { UserError } from '../core/errors.js';
 import { createLogger } from '../core/log.js';
 import { loadPipelines } from '../core/spec/load.js';
+import { checkBeyondSchema } from '../core/spec/semantic.js';
 import { createRuntime } from '../jobs/runtime.js';
 import { assembleStandalone } from '../standalone/assemble.js';
 import { createApiApp } from '../ui/server/app.js';
@@ -17,9 +18,20 @@ import { createApiApp } from '../ui/server/app.js';
 export async function standaloneCommand(path: string): Promise<void> {
   const log = createLogger();
   const config = configFromEnv();
-  const pipelines = loadPipelines(path);
+  // A spec that is wrong stops the start; a data file that no longer matches
+  // its spec fails that pipeline's runs, said here and in each run.
+  const pipelines = loadPipelines(path, { dataChecks: false });
   if (pipelines.length === 0) {
     throw new UserError(`${path}: no MLPipeline documents found; nothing to schedule`);
+  }
+  for (const pipeline of pipelines) {
+    const problems = checkBeyondSchema(pipeline.spec, pipeline.baseDir);
+    if (problems.length > 0) {
+      log.warn(
+        { pipeline: pipeline.name, problems: problems.map((p) => `${p.path}: ${p.message}`) },
+        "the pipeline's data does not match its spec: its runs fail until it does",
+      );
+    }
   }
   const runtime = await createRuntime(config, log);
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -140,5 +140,29 @@ describe('mlpipeline standalone', () => {
     } finally {
       await db.end();
     }
+  });
+
+  it('a pipeline whose CSV no longer matches its spec is reported, and the others are served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlp-changed-'));
+    writeFileSync(join(dir, 'small.csv'), 'x,z\n1,a\n2,b\n');
+    writePipelineFile(
+      'small',
+      "  schedule: '0 0 1 1 *'\n  source: { csv: { path: small.csv } }\n  features: [a]\n  label: b",
+      dir,
+    );
+    writePipelineFile('iris', "  schedule: '0 0 1 1 *'", dir);
+    const s = startStandalone(dir, { MLPIPELINE_DATA_DIR: join(dir, 'data') });
+    started.push(s);
+    const base = await s.address;
+    const { pipelines } = (await (await fetch(`${base}api/pipelines`)).json()) as {
+      pipelines: { name: string }[];
+    };
+    assert.deepEqual(pipelines.map((p) => p.name).sort(), ['iris', 'small']);
+    const warning = s.lines.find((l) => l.pipeline === 'small' && l.level === 'warn');
+    assert.ok(warning, 'a warning names the pipeline');
+    assert.match(
+      JSON.stringify(warning.problems),
+      /spec.features\[0\]: column \\"a\\" is not in the header/,
+    );
   });
 });
