@@ -141,15 +141,21 @@ describe('executeRun', () => {
     assert.equal(result.message, 'replaced by run p-7 (concurrencyPolicy Replace)');
     assert.deepEqual(
       stored?.stages.map((s) => s.phase),
-      ['Succeeded', 'Failed', 'Skipped', 'Skipped'],
+      ['Succeeded', 'Skipped', 'Skipped', 'Skipped'],
     );
-    assert.match(stored?.stages[1]?.message ?? '', /^stopped: replaced by run p-7/);
+    assert.match(stored?.stages[1]?.message ?? '', /^not started: replaced by run p-7/);
   });
 
-  it('a run stopped for another reason fails', async () => {
+  it('a run stopped for another reason fails, and the stage it did not start is not blamed', async () => {
     const stopping = new AbortController();
     stopping.abort(new Error('the scheduler is stopping'));
-    const { result } = await execute(run('p-8'), scripted({}).stages, 0, stopping.signal);
+    const { result, stored } = await execute(run('p-8'), scripted({}).stages, 0, stopping.signal);
     assert.equal(result.phase, 'Failed');
+    assert.equal(result.message, 'stopped before stage collect: the scheduler is stopping');
+    assert.deepEqual(
+      stored?.stages.map((s) => s.phase),
+      ['Skipped', 'Skipped', 'Skipped', 'Skipped'],
+      'no stage is blamed for not starting',
+    );
   });
 });

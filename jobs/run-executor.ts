@@ -45,6 +45,9 @@ export async function executeRun(options: ExecuteRunOptions): Promise<RunRecord>
         // Not a failure of the pipeline: a newer run took its place.
         run.phase = 'Replaced';
         run.message = reason.message;
+      } else if (options.signal?.aborted) {
+        run.phase = 'Failed';
+        run.message = `stopped before stage ${record.stage}: ${messageOf(reason)}`;
       } else {
         run.phase = 'Failed';
         run.message = `stage ${record.stage} failed: ${record.message ?? 'unknown error'}`;
@@ -75,8 +78,9 @@ async function runStage(
 
   while (record.attempts < maxAttempts) {
     if (options.signal?.aborted) {
-      record.phase = 'Failed';
-      record.message = `stopped: ${messageOf(options.signal.reason)}`;
+      // Stopped before its first attempt, the stage did not run: it is not to blame.
+      record.phase = record.attempts === 0 ? 'Skipped' : 'Failed';
+      record.message = `${record.attempts === 0 ? 'not started' : 'stopped'}: ${messageOf(options.signal.reason)}`;
       record.finishedAt = now().toISOString();
       return false;
     }

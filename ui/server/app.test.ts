@@ -266,6 +266,17 @@ describe('the HTTP API in single-container mode', () => {
     assert.equal(res.status, 413);
   });
 
+  it('asks for JSON when a body comes as something else, with 415', async () => {
+    const res = await fetch(`${base}/api/pipelines/iris/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: JSON.stringify({ features: { sepal_length: 5.1 } }),
+    });
+    assert.equal(res.status, 415);
+    const body = (await res.json()) as { error: string };
+    assert.match(body.error, /Content-Type: application\/json.*got text\/plain/);
+  });
+
   it('predicts from feature values', async () => {
     const { status, body } = await post('/api/pipelines/iris/predict', {
       features: { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 },

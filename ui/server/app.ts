@@ -93,7 +93,7 @@ export function createApiApp(options: ApiOptions): express.Express {
       }),
     );
   });
-  app.post('/api/pipelines/:name/predict', async (req, res) => {
+  app.post('/api/pipelines/:name/predict', requireJson, async (req, res) => {
     const name = pathParam(req, 'name', NAME);
     const body = req.body as { features?: unknown; modelVersion?: unknown } | undefined;
     const version = body?.modelVersion === undefined ? undefined : checkVersion(body.modelVersion);
@@ -162,6 +162,17 @@ function statusOf(error: unknown): number {
   if (typeof expressStatus === 'number' && expressStatus >= 400 && expressStatus < 500)
     return expressStatus;
   return 500;
+}
+
+/** A body that is not JSON would read as empty: say so rather than that a field is missing. */
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.is('application/json')) {
+    throw new ApiError(
+      415,
+      `send the body as JSON with "Content-Type: application/json" (got ${req.get('content-type') ?? 'none'})`,
+    );
+  }
+  next();
 }
 
 function requireToken(token: string | undefined) {
