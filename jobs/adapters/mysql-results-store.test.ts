@@ -141,6 +141,130 @@ describe('MySQL results store, bulk writes', () => {
   });
 });
 
+describe('MySQL results store, a predictions table from an earlier version', () => {
+  let sql: Connection;
+  before(async () => {
+    sql = await mysql.createConnection(testMysqlUrl());
+  });
+  after(async () => {
+    await sql.end();
+  });
+
+  // The table as earlier versions created it: no run_label index, no counts.
+  const earlier = async (indexes = true) => {
+    const table = `old_${randomBytes(4).toString('hex')}`;
+    await sql.query(`
+      CREATE TABLE \`${table}\` (
+        pipeline VARCHAR(128) NOT NULL, run_id VARCHAR(128) NOT NULL,
+        model_version VARCHAR(128) NOT NULL, row_key VARCHAR(255) NOT NULL,
+        label VARCHAR(255) NOT NULL, probability DOUBLE NOT NULL,
+        probabilities MEDIUMTEXT NOT NULL, scored_at DATETIME(3) NOT NULL,
+        PRIMARY KEY (pipeline, run_id, row_key)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
+    const rows = [
+      ...Array.from({ length: 30 }, (_, i) => [
+        'old',
+        'r1',
+        'v1',
+        `k${i}`,
+        i % 3 === 0 ? 'setosa' : 'virginica',
+        0.5,
+        '{}',
+        '2026-12-04 10:00:00.000',
+      ]),
+      ...Array.from({ length: 10 }, (_, i) => [
+        'old',
+        'r2',
+        'v2',
+        `k${i}`,
+        'setosa',
+        0.5,
+        '{}',
+        '2026-12-04 11:00:00.000',
+      ]),
+    ];
+    await sql.query(`INSERT INTO \`${table}\` VALUES ?`, [rows]);
+    if (indexes) {
+      await sql.query(
+        `ALTER TABLE \`${table}\` ADD KEY \`${table}_scored\` (pipeline, scored_at), ` +
+          `ADD KEY \`${table}_label\` (pipeline, label), ` +
+          `ADD KEY \`${table}_model\` (pipeline, model_version)`,
+      );
+    }
+    return table;
+  };
+  const indexes = async (table: string) => {
+    const [found] = await sql.query<RowDataPacket[]>(`SHOW INDEX FROM \`${table}\``);
+    return new Set(found.map((i) => String(i.Key_name)));
+  };
+
+  it('counts its rows when first read', async () => {
+    const table = await earlier();
+    const store = new MysqlResultsStore(config());
+    try {
+      const page = await store.queryPredictions(table, { pipeline: 'old', limit: 3, offset: 9 });
+      assert.equal(page.total, 40);
+      assert.deepEqual(
+        page.rows.map((r) => `${r.runId}/${r.rowKey}`),
+        ['r2/k9', 'r1/k0', 'r1/k1'],
+      );
+      const setosa = await store.queryPredictions(table, {
+        pipeline: 'old',
+        label: 'setosa',
+        modelVersion: 'v1',
+        limit: 100,
+        offset: 0,
+      });
+      assert.equal(setosa.total, 10);
+      assert.equal(setosa.rows.length, 10);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('adds the indexes paging reads from to a table that has none', async () => {
+    const table = await earlier(false);
+    const store = new MysqlResultsStore(config());
+    try {
+      const page = await store.queryPredictions(table, {
+        pipeline: 'old',
+        label: 'virginica',
+        limit: 2,
+        offset: 0,
+      });
+      assert.equal(page.total, 20);
+      assert.deepEqual(
+        page.rows.map((r) => r.rowKey),
+        ['k1', 'k10'],
+      );
+      const found = await indexes(table);
+      assert.ok(found.has(`${table}_scored`) && found.has(`${table}_run_label`));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('adds the paging index and keeps the other runs’ counts when a write comes first', async () => {
+    const table = await earlier();
+    const store = new MysqlResultsStore(config());
+    try {
+      await store.replacePredictions(
+        table,
+        batchOf('old', 'r2', [prediction('a', 'versicolor'), prediction('b', 'versicolor')]),
+      );
+      assert.ok((await indexes(table)).has(`${table}_run_label`));
+      const total = async (label?: string) =>
+        (await store.queryPredictions(table, { pipeline: 'old', label, limit: 1, offset: 0 }))
+          .total;
+      assert.equal(await total(), 32);
+      assert.equal(await total('setosa'), 10);
+      assert.equal(await total('versicolor'), 2);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe('MySQL results store, connection errors', () => {
   it('names host, port, user and database when the server cannot be reached', async () => {
     const port = await closedPort();

@@ -72,6 +72,15 @@ const INFILE_CHUNK_BYTES = 64 * 1024;
 const PACKET_HEADROOM_BYTES = 1024;
 // Rows per DELETE when pruning, so an IN list never nears the packet limit.
 const DELETE_CHUNK = 500;
+/**
+ * scored holds each run's row keys in order (an earlier version's
+ * (pipeline, scored_at) does too: InnoDB appends the primary key's columns);
+ * run_label holds them per label.
+ */
+const PAGING_INDEXES = {
+  scored: 'pipeline, scored_at, run_id, row_key',
+  run_label: 'pipeline, run_id, label, row_key',
+};
 // Label counts per INSERT; a run has as many as its model has classes.
 const COUNTS_CHUNK = 500;
 
@@ -99,7 +108,7 @@ export class MysqlResultsStore implements ResultsStore {
   /** Set once the server has refused LOAD DATA LOCAL, so later writes skip it. */
   #loadDataRefused = false;
   readonly #ensuredTables = new Map<string, Promise<void>>();
-  readonly #ensuredCounts = new Map<string, Promise<void>>();
+  readonly #ensuredPaging = new Map<string, Promise<void>>();
 
   /** Over a pool shared with other adapters, or a pool of its own opened from config. */
   constructor(db: MysqlPool | MysqlConfig, options: MysqlResultsStoreOptions = {}) {
@@ -278,13 +287,13 @@ export class MysqlResultsStore implements ResultsStore {
     table: string,
     query: PredictionQuery,
   ): Promise<{ total: number; rows: StoredPrediction[] }> {
-    const quoted = mysqlTable(table);
+    mysqlTable(table); // a bad name fails here, before any connection
     checkQuery(query);
     const { where, params } = predictionFilter(query);
 
     return this.#exec(`read predictions from ${table}`, async (conn) => {
       try {
-        await this.#ensureCounts(conn, table);
+        await this.#ensurePaging(conn, table);
         // One snapshot for the counts and the rows, even while a run is
         // being replaced.
         await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -300,7 +309,7 @@ export class MysqlResultsStore implements ResultsStore {
             query.offset,
             query.limit,
           );
-          const rows = await readSlices(conn, quoted, query, slices);
+          const rows = await readSlices(conn, table, query, slices);
           return {
             total,
             rows: rows.map((row) =>
@@ -319,17 +328,17 @@ export class MysqlResultsStore implements ResultsStore {
   }
 
   /**
-   * Creates the counts table of a predictions table once per process,
-   * filling it from the rows when the table was written by an earlier
-   * version. Readers call it too: the view may be the first to meet such a
-   * table.
+   * Once per process and table: the indexes paging forces, and the counts
+   * table, filled from the rows when an earlier version wrote them. Readers
+   * call it too, as the view may be the first to meet such a table; on a
+   * large one the first request waits for the index to be built.
    */
-  #ensureCounts(conn: PoolConnection, table: string): Promise<void> {
-    let pending = this.#ensuredCounts.get(table);
+  #ensurePaging(conn: PoolConnection, table: string): Promise<void> {
+    let pending = this.#ensuredPaging.get(table);
     if (!pending) {
-      pending = createCountsTable(conn, table);
-      pending.catch(() => this.#ensuredCounts.delete(table));
-      this.#ensuredCounts.set(table, pending);
+      pending = addPagingIndexes(conn, table).then(() => createCountsTable(conn, table));
+      pending.catch(() => this.#ensuredPaging.delete(table));
+      this.#ensuredPaging.set(table, pending);
     }
     return pending;
   }
@@ -454,7 +463,7 @@ export class MysqlResultsStore implements ResultsStore {
     if (!pending) {
       pending = this.#exec(`create table ${table}`, async (conn) => {
         await createPredictionTable(conn, table);
-        await this.#ensureCounts(conn, table);
+        await this.#ensurePaging(conn, table);
       });
       // A failure is not remembered: the next write tries again.
       pending.catch(() => this.#ensuredTables.delete(table));
@@ -494,8 +503,8 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
       probabilities MEDIUMTEXT NOT NULL,
       scored_at DATETIME(3) NOT NULL,
       PRIMARY KEY (pipeline, run_id, row_key),
-      KEY ${indexName(table, 'scored')} (pipeline, scored_at, run_id, row_key),
-      KEY ${indexName(table, 'run_label')} (pipeline, run_id, label, row_key),
+      KEY ${indexName(table, 'scored')} (${PAGING_INDEXES.scored}),
+      KEY ${indexName(table, 'run_label')} (${PAGING_INDEXES.run_label}),
       KEY ${indexName(table, 'model')} (pipeline, model_version)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`);
 
@@ -510,17 +519,24 @@ async function createPredictionTable(conn: PoolConnection, table: string): Promi
         'it is not a predictions table; choose another sink table or drop it',
     );
   }
+}
 
-  // A table created by an earlier version lacks run_label. MySQL has no
-  // CREATE INDEX IF NOT EXISTS; a second process adding it at the same time
-  // is told the name exists, which is as good.
+/**
+ * The indexes paging reads keys from, by name (it forces them). A table
+ * created by an earlier version lacks run_label; one created by another
+ * program may lack both. MySQL has no CREATE INDEX IF NOT EXISTS; a second
+ * process adding one at the same time is told the name exists, which is as
+ * good.
+ */
+async function addPagingIndexes(conn: PoolConnection, table: string): Promise<void> {
+  const quoted = mysqlTable(table);
   const [indexes] = await conn.query<RowDataPacket[]>(`SHOW INDEX FROM ${quoted}`);
-  const runLabel = indexName(table, 'run_label');
-  if (!indexes.some((i) => i.Key_name === runLabel)) {
+  const present = new Set(indexes.map((i) => String(i.Key_name)));
+  for (const [suffix, columns] of Object.entries(PAGING_INDEXES)) {
+    const name = indexName(table, suffix);
+    if (present.has(name)) continue;
     try {
-      await conn.query(
-        `ALTER TABLE ${quoted} ADD INDEX \`${runLabel}\` (pipeline, run_id, label, row_key)`,
-      );
+      await conn.query(`ALTER TABLE ${quoted} ADD INDEX \`${name}\` (${columns})`);
     } catch (err) {
       if ((err as { errno?: number }).errno !== ER_DUP_KEYNAME) throw err;
     }
@@ -589,22 +605,30 @@ async function writeCounts(
  */
 async function readSlices(
   conn: PoolConnection,
-  quoted: string,
+  table: string,
   query: PredictionQuery,
   slices: RunSlice[],
 ): Promise<PredictionRowData[]> {
   if (slices.length === 0) return [];
-  const label = query.label === undefined ? '' : ' AND label = ?';
+  const quoted = mysqlTable(table);
+  // The optimizer prefers the primary key, which orders a run's rows too but
+  // reads whole rows to skip them; the narrow indexes skip several times
+  // faster. The run's scoring time is what lets scored serve the unfiltered
+  // case.
+  const keys =
+    query.label === undefined
+      ? `FROM ${quoted} FORCE INDEX (\`${indexName(table, 'scored')}\`) ` +
+        'WHERE pipeline = ? AND scored_at = ? AND run_id = ?'
+      : `FROM ${quoted} FORCE INDEX (\`${indexName(table, 'run_label')}\`) ` +
+        'WHERE pipeline = ? AND run_id = ? AND label = ?';
   const parts: string[] = [];
   const params: unknown[] = [];
   slices.forEach((s, i) => {
     parts.push(
-      `(SELECT pipeline, run_id, row_key, ${i} AS part FROM ${quoted} ` +
-        `WHERE pipeline = ? AND scored_at = ? AND run_id = ?${label} ` +
-        'ORDER BY row_key LIMIT ? OFFSET ?)',
+      `(SELECT pipeline, run_id, row_key, ${i} AS part ${keys} ORDER BY row_key LIMIT ? OFFSET ?)`,
     );
-    params.push(query.pipeline, s.scoredAt, s.runId);
-    if (query.label !== undefined) params.push(query.label);
+    if (query.label === undefined) params.push(query.pipeline, s.scoredAt, s.runId);
+    else params.push(query.pipeline, s.runId, query.label);
     params.push(s.take, s.skip);
   });
   const columns = PREDICTION_COLUMNS.map((c) => `p.${c}`).join(', ');

@@ -263,6 +263,126 @@ export function resultsStoreSuite(name: string, options: ResultsStoreSuiteOption
         assert.equal(seen[12], 'r-early/000');
       });
 
+      it('pages and totals every filter exactly as sorting all the rows would', async () => {
+        const p = pipeline();
+        const labels = ['setosa', 'versicolor', 'virginica'];
+        // r-b and r-c share a scoring time, so run ids break the tie; r-e is empty.
+        const runs = [
+          { runId: 'r-a', at: '2026-12-04T10:00:00.000Z', version: 'v1', size: 23 },
+          { runId: 'r-b', at: '2026-12-04T11:00:00.000Z', version: 'v2', size: 9 },
+          { runId: 'r-c', at: '2026-12-04T11:00:00.000Z', version: 'v2', size: 17 },
+          { runId: 'r-d', at: '2026-12-04T12:00:00.000Z', version: 'v1', size: 4 },
+          { runId: 'r-e', at: '2026-12-04T13:00:00.000Z', version: 'v3', size: 0 },
+        ];
+        const all: { runId: string; at: string; version: string; rowKey: string; label: string }[] =
+          [];
+        for (const [n, r] of runs.entries()) {
+          const rows = Array.from({ length: r.size }, (_, i) =>
+            prediction(`k${String((i * 7) % r.size).padStart(3, '0')}`, labels[(i * i + n) % 3]),
+          );
+          await store.replacePredictions(
+            table,
+            batchOf(p, r.runId, rows, { scoredAt: new Date(r.at), modelVersion: r.version }),
+          );
+          all.push(...rows.map((row) => ({ ...r, rowKey: row.rowKey, label: row.label })));
+        }
+        all.sort(
+          (x, y) =>
+            y.at.localeCompare(x.at) ||
+            y.runId.localeCompare(x.runId) ||
+            x.rowKey.localeCompare(y.rowKey),
+        );
+
+        const filters: { runId?: string; label?: string; modelVersion?: string }[] = [
+          {},
+          { runId: 'r-c' },
+          { runId: 'r-e' },
+          { label: 'versicolor' },
+          { modelVersion: 'v2' },
+          { label: 'setosa', modelVersion: 'v1' },
+          { runId: 'r-a', label: 'virginica' },
+          { label: 'none' },
+        ];
+        for (const filter of filters) {
+          const expected = all.filter(
+            (r) =>
+              (filter.runId === undefined || r.runId === filter.runId) &&
+              (filter.label === undefined || r.label === filter.label) &&
+              (filter.modelVersion === undefined || r.version === filter.modelVersion),
+          );
+          for (const [offset, limit] of [
+            [0, 1000],
+            [0, 4],
+            [3, 7],
+            [8, 10],
+            [20, 6],
+            [expected.length - 1, 5],
+            [expected.length + 3, 5],
+          ] as const) {
+            if (offset < 0) continue;
+            const page = await store.queryPredictions(table, {
+              pipeline: p,
+              ...filter,
+              limit,
+              offset,
+            });
+            const what = `${JSON.stringify(filter)} offset ${offset} limit ${limit}`;
+            assert.equal(page.total, expected.length, what);
+            assert.deepEqual(
+              page.rows.map((r) => `${r.runId}/${r.rowKey}/${r.label}/${r.modelVersion}`),
+              expected
+                .slice(offset, offset + limit)
+                .map((r) => `${r.runId}/${r.rowKey}/${r.label}/${r.version}`),
+              what,
+            );
+          }
+        }
+      });
+
+      it('keeps totals per filter right when a run is replaced and when runs are pruned', async () => {
+        const p = pipeline();
+        const total = async (filter: { runId?: string; label?: string; modelVersion?: string }) =>
+          (await store.queryPredictions(table, { pipeline: p, ...filter, limit: 1, offset: 0 }))
+            .total;
+        const rows = (...labels: string[]) => labels.map((l, i) => prediction(String(i), l));
+
+        await store.replacePredictions(table, batchOf(p, 'r1', rows('a', 'a', 'b')));
+        await store.replacePredictions(
+          table,
+          batchOf(p, 'r2', rows('b', 'c'), { modelVersion: 'v2' }),
+        );
+        assert.equal(await total({}), 5);
+        assert.equal(await total({ label: 'a' }), 2);
+        assert.equal(await total({ label: 'b' }), 2);
+
+        // The rerun drops label a and brings label d under another model.
+        await store.replacePredictions(
+          table,
+          batchOf(p, 'r1', rows('d', 'b', 'd', 'd'), { modelVersion: 'v3' }),
+        );
+        assert.equal(await total({}), 6);
+        assert.equal(await total({ label: 'a' }), 0);
+        assert.equal(await total({ label: 'd' }), 3);
+        assert.equal(await total({ label: 'b' }), 2);
+        assert.equal(await total({ modelVersion: 'v1' }), 0);
+        assert.equal(await total({ modelVersion: 'v3' }), 4);
+        assert.equal(await total({ runId: 'r1', label: 'b' }), 1);
+        assert.equal(await total({ label: 'b', modelVersion: 'v2' }), 1);
+
+        // Pruning forgets run records, not the predictions BI tools read.
+        for (const runId of ['r1', 'r2']) {
+          await store.saveRun(run(p, runId, { phase: 'Succeeded' }));
+        }
+        await store.pruneRuns(p, 0);
+        assert.deepEqual(await store.listRuns(p, 10), []);
+        assert.equal(await total({}), 6);
+        assert.equal(await total({ label: 'd' }), 3);
+
+        await store.replacePredictions(table, batchOf(p, 'r2', []));
+        assert.equal(await total({}), 4);
+        assert.equal(await total({ label: 'c' }), 0);
+      });
+
       it('reads nothing, without error, from a table not yet written', async () => {
         const found = await store.queryPredictions(`never_${uid()}`, {
           pipeline: pipeline(),

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { fileURLToPath } from 'node:url';
-import { resultsStoreSuite } from './results-store-suite.js';
+import { batchOf, prediction, resultsStoreSuite } from './results-store-suite.js';
 import { SQLITE_FILE_NAME, SqliteResultsStore } from './sqlite-results-store.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'mlp-sqlite-'));
@@ -52,6 +52,99 @@ describe('SQLite results store across processes', () => {
     });
     assert.equal(written.total, slots * 20);
     await store.close();
+  });
+});
+
+describe('SQLite results store, a predictions table from an earlier version', () => {
+  // The table as earlier versions created it: no run_label index, no counts.
+  const earlier = (file: string) => {
+    const db = new Database(file);
+    db.exec(`
+      CREATE TABLE predictions (
+        pipeline TEXT NOT NULL, run_id TEXT NOT NULL, model_version TEXT NOT NULL,
+        row_key TEXT NOT NULL, label TEXT NOT NULL, probability REAL NOT NULL,
+        probabilities TEXT NOT NULL, scored_at TEXT NOT NULL,
+        PRIMARY KEY (pipeline, run_id, row_key)
+      );
+      CREATE INDEX "predictions__scored" ON "predictions" (pipeline, scored_at);
+      CREATE INDEX "predictions__label" ON "predictions" (pipeline, label);
+      CREATE INDEX "predictions__model" ON "predictions" (pipeline, model_version);
+    `);
+    const insert = db.prepare('INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+    for (let i = 0; i < 30; i++) {
+      const label = i % 3 === 0 ? 'setosa' : 'virginica';
+      insert.run('old', 'r1', 'v1', `k${i}`, label, 0.5, '{}', '2026-12-04T10:00:00.000Z');
+    }
+    for (let i = 0; i < 10; i++) {
+      insert.run('old', 'r2', 'v2', `k${i}`, 'setosa', 0.5, '{}', '2026-12-04T11:00:00.000Z');
+    }
+    db.close();
+  };
+  const indexes = (file: string) => {
+    const db = new Database(file, { readonly: true });
+    const names = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'predictions'")
+      .pluck()
+      .all();
+    db.close();
+    return names;
+  };
+
+  it('counts its rows and adds the paging index when first read', async () => {
+    const file = join(dataDir, 'earlier-read.sqlite');
+    earlier(file);
+    const store = new SqliteResultsStore(file);
+    try {
+      await store.init();
+      const page = await store.queryPredictions('predictions', {
+        pipeline: 'old',
+        limit: 3,
+        offset: 9,
+      });
+      assert.equal(page.total, 40);
+      assert.deepEqual(
+        page.rows.map((r) => `${r.runId}/${r.rowKey}`),
+        ['r2/k9', 'r1/k0', 'r1/k1'],
+      );
+      const setosa = await store.queryPredictions('predictions', {
+        pipeline: 'old',
+        label: 'setosa',
+        modelVersion: 'v1',
+        limit: 100,
+        offset: 0,
+      });
+      assert.equal(setosa.total, 10);
+      assert.equal(setosa.rows.length, 10);
+      assert.ok(indexes(file).includes('predictions__run_label'));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('keeps the counts of the other runs when a write comes first', async () => {
+    const file = join(dataDir, 'earlier-write.sqlite');
+    earlier(file);
+    const store = new SqliteResultsStore(file);
+    try {
+      await store.replacePredictions(
+        'predictions',
+        batchOf('old', 'r2', [prediction('a', 'versicolor'), prediction('b', 'versicolor')]),
+      );
+      const total = async (label?: string) =>
+        (
+          await store.queryPredictions('predictions', {
+            pipeline: 'old',
+            label,
+            limit: 1,
+            offset: 0,
+          })
+        ).total;
+      assert.equal(await total(), 32);
+      assert.equal(await total('setosa'), 10);
+      assert.equal(await total('versicolor'), 2);
+    } finally {
+      await store.close();
+    }
   });
 });
 
