@@ -28,6 +28,12 @@ const LABELS = ['setosa', 'versicolor', 'virginica'];
 const REPEATS = 7;
 const TARGET_MS = 300;
 
+/** Label of row i of run `run`, as fill() writes it. */
+const labelOf = (run: number, i: number) => LABELS[(i * 7 + run) % LABELS.length]!;
+const VERSICOLOR_ROWS = Array.from({ length: RUNS }, (_, run) =>
+  Array.from({ length: ROWS_PER_RUN }, (_, i) => labelOf(run, i)).filter((l) => l === 'versicolor'),
+).reduce((sum, rows) => sum + rows.length, 0);
+
 const QUERIES: [what: string, query: string][] = [
   ['first page', 'limit=50'],
   ['page 10', 'limit=50&offset=450'],
@@ -35,6 +41,7 @@ const QUERIES: [what: string, query: string][] = [
   ['last page', `limit=50&offset=${TOTAL - 50}`],
   ['one run', 'limit=50&runId=bench-run-05'],
   ['one label', 'limit=50&label=versicolor'],
+  ['one label, last page', `limit=50&label=versicolor&offset=${VERSICOLOR_ROWS - 50}`],
   ['one model version', 'limit=50&modelVersion=v3'],
   ['label and model version, page 100', 'limit=50&label=setosa&modelVersion=v7&offset=4950'],
 ];
@@ -82,7 +89,7 @@ async function fill(store: ResultsStore): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     const id = String(run).padStart(2, '0');
     const rows: PredictionRow[] = Array.from({ length: ROWS_PER_RUN }, (_, i) => {
-      const label = LABELS[(i * 7 + run) % LABELS.length]!;
+      const label = labelOf(run, i);
       const p = 0.5 + (i % 500) / 1000;
       const rest = (1 - p) / 2;
       return {

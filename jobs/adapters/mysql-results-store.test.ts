@@ -6,7 +6,13 @@ import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 import { testMysqlUrl } from '../../test/infra/env.js';
 import { parseMysqlUrl, type MysqlConfig } from './mysql-config.js';
 import { MysqlResultsStore } from './mysql-results-store.js';
-import { batchOf, prediction, resultsStoreSuite } from './results-store-suite.js';
+import {
+  batchOf,
+  expectOnlyFirstRun,
+  prediction,
+  resultsStoreSuite,
+  written,
+} from './results-store-suite.js';
 
 const config = (): MysqlConfig => parseMysqlUrl(testMysqlUrl());
 
@@ -103,6 +109,8 @@ describe('MySQL results store, bulk writes', () => {
     await store.replacePredictions(table, batchOf('killed', 'r1', rows(1_000, 'old')));
 
     const write = store.replacePredictions(table, batchOf('killed', 'r1', rows(400_000, 'new')));
+    // Expected at once: the write can fail while the watcher is still closing.
+    const refused = assert.rejects(write, /MySQL mlp@127\.0\.0\.1:\d+\/mlp_test: cannot write/);
     const watcher = await mysql.createConnection(testMysqlUrl());
     let killed = false;
     try {
@@ -122,13 +130,21 @@ describe('MySQL results store, bulk writes', () => {
       await watcher.end();
     }
     assert.ok(killed, 'the load was never seen running');
-    await assert.rejects(write, /MySQL mlp@127\.0\.0\.1:\d+\/mlp_test: cannot write/);
+    await refused;
 
     assert.equal(await count('killed', 'r1'), 1_000);
     assert.equal(await count('killed', 'r1', 'old'), 1_000);
     // The pool dropped the dead connection: the store still works.
     await store.replacePredictions(table, batchOf('killed', 'r1', rows(10, 'new')));
     assert.equal(await count('killed', 'r1', 'new'), 10);
+  });
+
+  it('leaves out the runs and labels whose rows were deleted by hand', async () => {
+    const byHand = `${table}_by_hand`;
+    await written(store, byHand);
+    await sql.query(`DELETE FROM \`${byHand}\` WHERE run_id = 'r2'`);
+    await sql.query(`DELETE FROM \`${byHand}\` WHERE run_id = 'r3' AND label = 'b'`);
+    await expectOnlyFirstRun(store, byHand);
   });
 
   it('refuses to write into a table of the same name that is not a predictions table', async () => {

@@ -28,9 +28,8 @@ import {
   LIMITS,
   PREDICTION_COLUMNS,
   pageSlices,
-  predictionFilter,
   RUN_ORDER,
-  RUN_SLICE_ORDER,
+  runMatchesQuery,
   RUNS_TABLE,
   rowToPrediction,
   rowToRun,
@@ -287,9 +286,13 @@ export class MysqlResultsStore implements ResultsStore {
     table: string,
     query: PredictionQuery,
   ): Promise<{ total: number; rows: StoredPrediction[] }> {
-    mysqlTable(table); // a bad name fails here, before any connection
     checkQuery(query);
-    const { where, params } = predictionFilter(query);
+    const matches = runMatchesQuery(
+      mysqlTable(countsTable(table)),
+      mysqlTable(table),
+      query,
+      `FORCE INDEX (\`${indexName(table, 'run_label')}\`) `,
+    );
 
     return this.#exec(`read predictions from ${table}`, async (conn) => {
       try {
@@ -298,14 +301,9 @@ export class MysqlResultsStore implements ResultsStore {
         // being replaced.
         await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
         try {
-          const [runs] = await conn.query<RowDataPacket[]>(
-            `SELECT run_id AS runId, scored_at AS scoredAt, SUM(row_count) AS \`rows\` ` +
-              `FROM ${mysqlTable(countsTable(table))} WHERE ${where} ` +
-              `GROUP BY scored_at, run_id ORDER BY ${RUN_SLICE_ORDER}`,
-            params,
-          );
+          const [runs] = await conn.query<RowDataPacket[]>(matches.sql, matches.params);
           const { total, slices } = pageSlices(
-            runs.map((r) => ({ ...(r as RunMatches), rows: Number(r.rows) })),
+            runs.map((r) => ({ ...(r as RunMatches), rowCount: Number(r.rowCount) })),
             query.offset,
             query.limit,
           );

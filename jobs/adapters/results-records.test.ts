@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { countsTable, labelCounts, pageSlices, type RunMatches } from './results-records.js';
 
 const runs = (...rows: number[]): RunMatches[] =>
-  rows.map((n, i) => ({ runId: `r${i}`, scoredAt: `t${i}`, rows: n }));
+  rows.map((n, i) => ({ runId: `r${i}`, scoredAt: `t${i}`, rowCount: n }));
 
 describe('pageSlices', () => {
   const cases: {

@@ -249,7 +249,29 @@ export interface RunMatches {
   runId: string;
   /** As the store returns it, so it can be passed back as a parameter unchanged. */
   scoredAt: string;
-  rows: number;
+  rowCount: number;
+}
+
+/**
+ * Each run's count of rows matching the query, runs in RUN_SLICE_ORDER;
+ * `counts` and `predictions` are quoted names, `index` forces the predictions
+ * index on (pipeline, run_id, label) where the database needs telling. A label
+ * whose rows are gone is left out: the README tells BI users to delete old
+ * runs' rows with SQL, which the counts cannot see.
+ */
+export function runMatchesQuery(
+  counts: string,
+  predictions: string,
+  query: PredictionQuery,
+  index = '',
+): { sql: string; params: string[] } {
+  const { where, params } = predictionFilter(query);
+  const sql =
+    `SELECT run_id AS runId, scored_at AS scoredAt, SUM(row_count) AS rowCount FROM ${counts} c ` +
+    `WHERE ${where} AND EXISTS (SELECT 1 FROM ${predictions} p ${index}` +
+    'WHERE p.pipeline = c.pipeline AND p.run_id = c.run_id AND p.label = c.label) ' +
+    `GROUP BY scored_at, run_id ORDER BY ${RUN_SLICE_ORDER}`;
+  return { sql, params };
 }
 
 /** The part of one run's matching rows, by row key, that falls on a page. */
@@ -276,13 +298,13 @@ export function pageSlices(
   let wanted = limit;
   const slices: RunSlice[] = [];
   for (const run of runs) {
-    total += run.rows;
-    if (wanted === 0 || run.rows === 0) continue;
-    if (skip >= run.rows) {
-      skip -= run.rows;
+    total += run.rowCount;
+    if (wanted === 0 || run.rowCount === 0) continue;
+    if (skip >= run.rowCount) {
+      skip -= run.rowCount;
       continue;
     }
-    const take = Math.min(run.rows - skip, wanted);
+    const take = Math.min(run.rowCount - skip, wanted);
     slices.push({ runId: run.runId, scoredAt: run.scoredAt, skip, take });
     wanted -= take;
     skip = 0;

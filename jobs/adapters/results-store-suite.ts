@@ -42,6 +42,44 @@ export function batchOf(
   };
 }
 
+/**
+ * Three runs for the tests of rows deleted by hand: r1 (labels a a a b b),
+ * r2 (a a) and r3 (b b b b), newest last.
+ */
+export async function written(store: ResultsStore, table: string): Promise<void> {
+  const runs: [string, string[]][] = [
+    ['r1', ['a', 'a', 'a', 'b', 'b']],
+    ['r2', ['a', 'a']],
+    ['r3', ['b', 'b', 'b', 'b']],
+  ];
+  for (const [i, [runId, labels]] of runs.entries()) {
+    const rows = labels.map((l, k) => prediction(String(k), l));
+    const scoredAt = new Date(Date.UTC(2026, 11, 4, 10 + i));
+    await store.replacePredictions(table, batchOf('by-hand', runId, rows, { scoredAt }));
+  }
+}
+
+/** What written() leaves once r2, and r3's label b, are deleted by hand. */
+export async function expectOnlyFirstRun(store: ResultsStore, table: string): Promise<void> {
+  const page = await store.queryPredictions(table, { pipeline: 'by-hand', limit: 10, offset: 0 });
+  assert.equal(page.total, 5);
+  assert.deepEqual(
+    page.rows.map((r) => `${r.runId}/${r.rowKey}`),
+    ['r1/0', 'r1/1', 'r1/2', 'r1/3', 'r1/4'],
+  );
+  const b = await store.queryPredictions(table, {
+    pipeline: 'by-hand',
+    label: 'b',
+    limit: 1,
+    offset: 1,
+  });
+  assert.equal(b.total, 2);
+  assert.deepEqual(
+    b.rows.map((r) => `${r.runId}/${r.rowKey}`),
+    ['r1/4'],
+  );
+}
+
 function run(pipeline: string, runId: string, overrides: Partial<RunRecord> = {}): RunRecord {
   return {
     pipeline,

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { fileURLToPath } from 'node:url';
-import { batchOf, prediction, resultsStoreSuite } from './results-store-suite.js';
+import {
+  batchOf,
+  expectOnlyFirstRun,
+  prediction,
+  resultsStoreSuite,
+  written,
+} from './results-store-suite.js';
 import { SQLITE_FILE_NAME, SqliteResultsStore } from './sqlite-results-store.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'mlp-sqlite-'));
@@ -142,6 +148,23 @@ describe('SQLite results store, a predictions table from an earlier version', ()
       assert.equal(await total(), 32);
       assert.equal(await total('setosa'), 10);
       assert.equal(await total('versicolor'), 2);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('SQLite results store, rows deleted by hand', () => {
+  it('leaves out the runs and labels whose rows are gone', async () => {
+    const file = join(dataDir, 'by-hand.sqlite');
+    const store = new SqliteResultsStore(file);
+    try {
+      await written(store, 'predictions');
+      const db = new Database(file);
+      db.exec("DELETE FROM predictions WHERE run_id = 'r2'");
+      db.exec("DELETE FROM predictions WHERE run_id = 'r3' AND label = 'b'");
+      db.close();
+      await expectOnlyFirstRun(store, 'predictions');
     } finally {
       await store.close();
     }

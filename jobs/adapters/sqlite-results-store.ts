@@ -25,9 +25,8 @@ import {
   LIMITS,
   PREDICTION_COLUMNS,
   pageSlices,
-  predictionFilter,
   RUN_ORDER,
-  RUN_SLICE_ORDER,
+  runMatchesQuery,
   RUNS_TABLE,
   rowToPrediction,
   rowToRun,
@@ -188,44 +187,30 @@ export class SqliteResultsStore implements ResultsStore {
     if (!this.#tableExists(table)) return { total: 0, rows: [] };
     this.#ensurePredictionTable(table);
 
-    const { where, params } = predictionFilter(query);
-    const runs = this.#db.prepare(
-      `SELECT run_id AS runId, scored_at AS scoredAt, SUM(row_count) AS "rows" ` +
-        `FROM ${sqliteTable(countsTable(table))} WHERE ${where} ` +
-        `GROUP BY scored_at, run_id ORDER BY ${RUN_SLICE_ORDER}`,
-    );
+    const matches = runMatchesQuery(sqliteTable(countsTable(table)), quoted, query);
+    const runs = this.#db.prepare(matches.sql);
     // Keys first, from an index that holds them in order, then the rows for
     // those keys only: skipping deep into a run reads no row it does not return.
-    const slice = (label: boolean) =>
-      this.#db.prepare(
-        `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE rowid IN (` +
-          `SELECT rowid FROM ${quoted} WHERE pipeline = ? AND run_id = ?` +
-          (label ? ' AND label = ?' : '') +
-          ' ORDER BY row_key LIMIT ? OFFSET ?) ORDER BY row_key',
-      );
-    const sliceRows = query.label === undefined ? slice(false) : slice(true);
+    const label = query.label === undefined ? [] : [query.label];
+    const sliceRows = this.#db.prepare(
+      `SELECT ${PREDICTION_COLUMNS.join(', ')} FROM ${quoted} WHERE rowid IN (` +
+        `SELECT rowid FROM ${quoted} WHERE pipeline = ? AND run_id = ?` +
+        (label.length > 0 ? ' AND label = ?' : '') +
+        ' ORDER BY row_key LIMIT ? OFFSET ?) ORDER BY row_key',
+    );
 
     // One read transaction: the counts and the rows come from the same
     // snapshot, even while another process replaces a run.
     const read = this.#db.transaction(() => {
       const { total, slices } = pageSlices(
-        runs.iterate(...params) as IterableIterator<RunMatches>,
+        runs.iterate(...matches.params) as IterableIterator<RunMatches>,
         query.offset,
         query.limit,
       );
-      const rows: PredictionRowData[] = [];
-      for (const s of slices) {
-        const filter = query.label === undefined ? [] : [query.label];
-        rows.push(
-          ...(sliceRows.all(
-            query.pipeline,
-            s.runId,
-            ...filter,
-            s.take,
-            s.skip,
-          ) as PredictionRowData[]),
-        );
-      }
+      const rows = slices.flatMap(
+        (s) =>
+          sliceRows.all(query.pipeline, s.runId, ...label, s.take, s.skip) as PredictionRowData[],
+      );
       return { total, rows: rows.map(rowToPrediction) };
     });
     return read.deferred();
