@@ -1,7 +1,8 @@
 /**
  * What the MySQL and SQLite results stores share: the columns of each table,
- * how a record maps to a row and back, and the checks made before a write, so
- * both stores accept and return exactly the same things.
+ * how a record maps to a row and back, the checks made before a write, and how
+ * a page of predictions is cut from per-run counts, so both stores accept and
+ * return exactly the same things.
  */
 import { UserError } from '../../core/errors.js';
 import type {
@@ -202,11 +203,11 @@ export function predictionFilter(query: PredictionQuery): { where: string; param
 }
 
 /**
- * Newest run first, then row keys in order: a stable order for paging. Every
- * row of a run shares its scored_at and model version, so the order is runs
- * in RUN_SLICE_ORDER, each run's rows by row key.
+ * Pages list predictions newest run first, then by row key: a stable order
+ * (scored_at DESC, run_id DESC, row_key ASC). Every row of a run shares its
+ * scored_at and model version, so that is runs in this order, each run's rows
+ * by row key.
  */
-export const PREDICTION_ORDER = 'scored_at DESC, run_id DESC, row_key ASC';
 export const RUN_SLICE_ORDER = 'scored_at DESC, run_id DESC';
 
 const COUNTS_SUFFIX = '__counts';
@@ -257,7 +258,11 @@ export interface RunMatches {
  * `counts` and `predictions` are quoted names, `index` forces the predictions
  * index on (pipeline, run_id, label) where the database needs telling. A label
  * whose rows are gone is left out: the README tells BI users to delete old
- * runs' rows with SQL, which the counts cannot see.
+ * runs' rows with SQL, which the counts cannot see. What this cannot see is a
+ * label's rows deleted only in part, or rows written by an earlier version
+ * still running during an upgrade: that run's total stays off, and its pages
+ * short, until the run is written again. Recounting a run whose slice comes
+ * back short would repair the first.
  */
 export function runMatchesQuery(
   counts: string,
