@@ -209,6 +209,16 @@ describe('transitionEvents', () => {
     });
   }
 
+  it('names the run and the stage each event is about, for its log line', () => {
+    const events = transitionEvents(undefined, allDone);
+    assert.ok(events.every((e) => e.run === ID));
+    assert.deepEqual(
+      events.filter((e) => e.reason === Reason.StageSucceeded).map((e) => e.stage),
+      ['collect', 'clean', 'train', 'predict'],
+    );
+    assert.equal(events.find((e) => e.reason === Reason.RunSucceeded)?.stage, undefined);
+  });
+
   it('reports a whole run seen for the first time in order', () => {
     assert.deepEqual(
       transitionEvents(undefined, allDone).map((e) => e.reason),

@@ -4,6 +4,7 @@
  * second look at the same objects reports nothing twice: only a status write
  * comes with events, and the status written is the next pass's "previous".
  */
+import type { StageName } from '../core/ports.js';
 import type { Condition, MLPipelineStatus, RunStatus } from './status.js';
 import { Reason } from './reasons.js';
 
@@ -11,6 +12,9 @@ export interface PipelineEvent {
   type: 'Normal' | 'Warning';
   reason: Reason;
   message: string;
+  /** The run and stage it is about, for the log line that reports it. */
+  run?: string;
+  stage?: StageName;
 }
 
 function stageEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent[] {
@@ -22,6 +26,8 @@ function stageEvents(before: RunStatus | undefined, run: RunStatus): PipelineEve
     const waitedBefore = before?.stages.find((s) => s.stage === stage.stage)?.waiting;
     if (stage.waiting !== undefined && stage.waiting !== waitedBefore) {
       events.push({
+        run: run.id,
+        stage: stage.stage,
         type: 'Warning',
         reason: Reason.StageCannotStart,
         message: `run ${run.id}: stage ${stage.stage} ${stage.message ?? 'cannot start'}`,
@@ -30,12 +36,16 @@ function stageEvents(before: RunStatus | undefined, run: RunStatus): PipelineEve
     if (stage.phase === was) continue;
     if (stage.phase === 'Succeeded') {
       events.push({
+        run: run.id,
+        stage: stage.stage,
         type: 'Normal',
         reason: Reason.StageSucceeded,
         message: `run ${run.id}: stage ${stage.stage} succeeded (Job ${stage.jobName ?? '?'})`,
       });
     } else if (stage.phase === 'Failed') {
       events.push({
+        run: run.id,
+        stage: stage.stage,
         type: 'Warning',
         reason: Reason.StageFailed,
         message: `run ${run.id}: stage ${stage.stage} failed: ${stage.message ?? 'no reason given'}`,
@@ -51,6 +61,7 @@ function runEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent
       ? []
       : [
           {
+            run: run.id,
             type: 'Warning',
             reason: Reason.RunSkipped,
             message: `run ${run.id} skipped: ${run.message ?? ''}`,
@@ -64,6 +75,7 @@ function runEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent
   if (started && !startedBefore) {
     const first = run.stages.find((s) => s.jobName !== undefined);
     events.push({
+      run: run.id,
       type: 'Normal',
       reason: Reason.RunStarted,
       message: `run ${run.id} started at stage ${first?.stage ?? '?'}`,
@@ -73,18 +85,21 @@ function runEvents(before: RunStatus | undefined, run: RunStatus): PipelineEvent
   if (run.phase !== before?.phase) {
     if (run.phase === 'Succeeded') {
       events.push({
+        run: run.id,
         type: 'Normal',
         reason: Reason.RunSucceeded,
         message: `run ${run.id} succeeded`,
       });
     } else if (run.phase === 'Replaced') {
       events.push({
+        run: run.id,
         type: 'Normal',
         reason: Reason.RunReplaced,
         message: `run ${run.id} stopped: ${run.message ?? 'a newer run replaced it'}`,
       });
     } else if (run.phase === 'Failed') {
       events.push({
+        run: run.id,
         type: 'Warning',
         reason: Reason.RunFailed,
         message: `run ${run.id} failed: ${run.message ?? 'a stage failed'}`,

@@ -672,6 +672,10 @@ export class Reconciler {
       if (event.reason === Reason.RunSucceeded) metrics?.runsSucceeded.inc();
       if (event.reason === Reason.RunFailed) metrics?.runsFailed.inc();
       if (event.reason === Reason.RunSkipped) metrics?.runsSkipped.inc();
+      const about = {
+        ...(event.run !== undefined && { run: event.run }),
+        ...(event.stage !== undefined && { stage: event.stage }),
+      };
       const now = this.#now();
       const body: CoreV1Event = {
         metadata: { generateName: `${meta.name}.`, namespace: meta.namespace },
@@ -697,9 +701,9 @@ export class Reconciler {
         await api.createEvent(body);
       } catch (err) {
         // Events are for people; losing one must not repeat a pass that has already written status.
-        log.warn({ reason: event.reason, err: messageOf(err) }, 'cannot record event');
+        log.warn({ ...about, reason: event.reason, err: messageOf(err) }, 'cannot record event');
       }
-      const line = { reason: event.reason, type: event.type, message: event.message };
+      const line = { ...about, reason: event.reason, type: event.type, message: event.message };
       if (event.type === 'Warning') log.warn(line, 'event');
       else log.info(line, 'event');
     }
