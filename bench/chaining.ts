@@ -36,6 +36,7 @@ import {
   type ControlPlane,
 } from '../test/cluster/control-plane.js';
 import { startLocalKubelet, type LocalKubelet } from '../test/cluster/kubelet.js';
+import { builtinIrisManifest } from '../test/cluster/iris-example.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'bench-chaining');
@@ -67,23 +68,6 @@ interface Seen {
   podSucceeded: Map<string, number>;
   jobAdded: Map<string, number>;
   jobComplete: Map<string, number>;
-}
-
-function manifest(name: string) {
-  return {
-    apiVersion: `${GROUP}/${VERSION}`,
-    kind: 'MLPipeline',
-    metadata: { name },
-    spec: {
-      // Once a year: only the runs asked for start.
-      schedule: '0 0 1 1 *',
-      // Each pipeline's runs follow one another; Allow keeps a run-now from meeting the tail of the last.
-      concurrencyPolicy: 'Allow',
-      source: { builtin: 'iris' },
-      features: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
-      label: 'species',
-    },
-  };
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -205,7 +189,8 @@ export async function benchChaining(): Promise<string> {
         version: VERSION,
         namespace: NS,
         plural: PLURAL,
-        body: manifest(name),
+        // Each pipeline's runs follow one another; Allow keeps a run-now from meeting the tail of the last.
+        body: builtinIrisManifest(name, { concurrencyPolicy: 'Allow' }),
       });
     }
 

@@ -21,6 +21,7 @@ import {
 } from '../test/cluster/control-plane.js';
 import { startS3Server, type S3TestServer } from '../test/infra/s3.js';
 import { freePort } from '../test/infra/ports.js';
+import { builtinIrisManifest } from '../test/cluster/iris-example.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'bench-scale');
@@ -77,21 +78,6 @@ function adminApi(cp: ControlPlane): Api {
       req.on('error', reject);
       req.end(payload);
     });
-}
-
-function manifest(name: string) {
-  return {
-    apiVersion: 'mlpipeline.dev/v1alpha1',
-    kind: 'MLPipeline',
-    metadata: { name },
-    spec: {
-      // Once a year: no slot falls due while the bench runs.
-      schedule: '0 0 1 1 *',
-      source: { builtin: 'iris' },
-      features: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
-      label: 'species',
-    },
-  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -262,7 +248,7 @@ export async function benchControllerScale(): Promise<string> {
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < COUNT) {
           const i = next++;
-          await api('POST', PIPELINES, manifest(`p${String(i).padStart(4, '0')}`));
+          await api('POST', PIPELINES, builtinIrisManifest(`p${String(i).padStart(4, '0')}`));
         }
       }),
     );

@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 
 import { localClusterSkip } from '../cluster/api-client.js';
-import { irisManifest, startUiCluster, type UiCluster } from '../cluster/ui-cluster.js';
+import { irisManifest } from '../cluster/iris-example.js';
+import { startUiCluster, type UiCluster } from '../cluster/ui-cluster.js';
 import {
   browserSkipReason,
   buildWebApp,

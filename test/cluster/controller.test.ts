@@ -38,6 +38,7 @@ import {
   type Api,
 } from './api-client.js';
 import { DEFAULT_CONTROLLERS, startControlPlane, type ControlPlane } from './control-plane.js';
+import { builtinIrisManifest } from './iris-example.js';
 
 const DIR = fileURLToPath(new URL('../../.test-infra/controller/', import.meta.url));
 const NS = 'mlp-controller-test';
@@ -60,22 +61,6 @@ const SETTINGS: ControllerSettings = {
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-function manifest(name: string, spec: Record<string, unknown> = {}) {
-  return {
-    apiVersion: 'mlpipeline.dev/v1alpha1',
-    kind: 'MLPipeline',
-    metadata: { name },
-    spec: {
-      // Once a year: no scheduled run starts during the test, only the ones it asks for.
-      schedule: '0 0 1 1 *',
-      source: { builtin: 'iris' },
-      features: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
-      label: 'species',
-      ...spec,
-    },
-  };
-}
 
 const condition = (obj: Obj, type: string) =>
   (obj?.status?.conditions ?? []).find((c: Obj) => c.type === type);
@@ -216,7 +201,7 @@ describe('controller on a real API server', { skip: clusterSkip, timeout: 600_00
   });
 
   it('applying an MLPipeline creates its ConfigMap and four CronJobs, owned by it, and reports Ready', async () => {
-    const r = await api('POST', PIPELINES, manifest('iris'));
+    const r = await api('POST', PIPELINES, builtinIrisManifest('iris'));
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const uid: string = r.body.metadata.uid;
 
@@ -291,7 +276,7 @@ describe('controller on a real API server', { skip: clusterSkip, timeout: 600_00
     assert.equal(foreign.status, 201, JSON.stringify(foreign.body));
     const before = foreign.body.metadata.resourceVersion;
 
-    const r = await api('POST', PIPELINES, manifest('other'));
+    const r = await api('POST', PIPELINES, builtinIrisManifest('other'));
     assert.equal(r.status, 201, JSON.stringify(r.body));
     const p = await eventually('Ready False with ObjectNotOurs', 30_000, async () => {
       const got = await get(`${PIPELINES}/other`);

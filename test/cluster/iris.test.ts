@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
-import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import type { ControllerSettings } from '../../controller/desired.js';
@@ -30,6 +29,7 @@ import { apiClient, clusterSkip, eventually, type Api } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 import { startStageCluster, type StageCluster } from './stage-cluster.js';
 import { applyRbac } from './rbac.js';
+import { irisManifest } from './iris-example.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'iris');
@@ -46,16 +46,6 @@ const RUN_TIMEOUT_MS = 3 * 60_000;
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-/** The MySQL Iris example under another name, run only when asked. */
-function irisManifest(name: string, sourceTable?: string): Obj {
-  const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
-  example.metadata = { name };
-  // Once a year: no scheduled run starts beside the one the test asks for.
-  example.spec.schedule = '0 0 1 1 *';
-  if (sourceTable !== undefined) example.spec.source.mysql.table = sourceTable;
-  return example;
-}
 
 const seconds = (t: string | undefined) => (t === undefined ? NaN : Date.parse(t));
 
@@ -324,7 +314,7 @@ describe(
     });
 
     it('a stage that fails marks the run Failed with the pod reason and starts nothing after it', async () => {
-      await create(PIPELINES, irisManifest('iris-broken', 'no_such_table'));
+      await create(PIPELINES, irisManifest('iris-broken', { sourceTable: 'no_such_table' }));
       const runId = await runNow('iris-broken');
       const { pipeline, run } = await finishedRun('iris-broken', runId);
 

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -22,7 +22,6 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import type { StageName } from '../../core/ports.js';
@@ -35,6 +34,7 @@ import { clusterSkip, eventually, sleep, type Api } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
 import { startStageCluster, type StageCluster } from './stage-cluster.js';
 import { freePort } from '../infra/ports.js';
+import { irisManifest } from './iris-example.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'operations');
@@ -57,17 +57,6 @@ const LEASE_TIMING = {
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-argument --
    API replies are read loosely here, as JSON: each check names the fields it reads. */
 type Obj = any;
-
-/** The MySQL Iris example under another name, with the schedule given. */
-function irisPipeline(name: string, spec: Record<string, unknown> = {}): Obj {
-  const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
-  return {
-    ...example,
-    metadata: { name },
-    // Once a year unless a test says otherwise: only the runs a test asks for start.
-    spec: { ...example.spec, schedule: '0 0 1 1 *', ...spec },
-  };
-}
 
 interface ControllerProcess {
   child: ChildProcess;
@@ -245,7 +234,10 @@ describe(
       });
 
       it('a slot that falls due while suspended starts nothing, and Suspended is True', async () => {
-        await create(PIPELINES, irisPipeline('paused', { schedule: '* * * * *', suspend: true }));
+        await create(
+          PIPELINES,
+          irisManifest('paused', { spec: { schedule: '* * * * *', suspend: true } }),
+        );
         const created = await ready('paused');
         const suspended = condition(created, 'Suspended');
         assert.equal(suspended.status, 'True');
@@ -268,7 +260,7 @@ describe(
       });
 
       it('a run-now annotation on a suspended pipeline starts nothing and says why', async () => {
-        await create(PIPELINES, irisPipeline('paused-run-now', { suspend: true }));
+        await create(PIPELINES, irisManifest('paused-run-now', { spec: { suspend: true } }));
         await ready('paused-run-now');
         const asked = await runNow('paused-run-now');
         const seen = await eventually('the run-now to be handled', 30_000, async () => {
@@ -325,7 +317,7 @@ describe(
       let second: RunningController | undefined;
       try {
         await leaderOf([first]);
-        await create(PIPELINES, irisPipeline('restart'));
+        await create(PIPELINES, irisManifest('restart'));
         await ready('restart');
         const { runId } = await runNow('restart');
 
@@ -376,7 +368,7 @@ describe(
         const leader = await leaderOf(replicas);
         const standby = replicas.find((r) => r !== leader)!;
         const standbyWrites = await standby.metrics.writes();
-        await create(PIPELINES, irisPipeline('replicas'));
+        await create(PIPELINES, irisManifest('replicas'));
         await ready('replicas');
         const jobPosts = () =>
           ['replica-a', 'replica-b'].flatMap((name) =>
@@ -409,7 +401,7 @@ describe(
       const controller = await startReplica('cannot-start');
       try {
         await leaderOf([controller]);
-        const spec = irisPipeline('typo');
+        const spec = irisManifest('typo');
         spec.spec.source.mysql.connectionSecretRef.name = 'rds-typo';
         await create(PIPELINES, spec);
         await ready('typo');
@@ -451,7 +443,7 @@ describe(
       const controller = await startReplica('replace');
       try {
         await leaderOf([controller]);
-        const spec = irisPipeline('replace', { concurrencyPolicy: 'Replace' });
+        const spec = irisManifest('replace', { spec: { concurrencyPolicy: 'Replace' } });
         spec.spec.source.mysql.connectionSecretRef.name = 'rds-slow';
         await create(PIPELINES, spec);
         await ready('replace');
@@ -518,11 +510,13 @@ describe(
       for (const [name, missedRuns] of Object.entries(policies)) {
         const created = await create(
           PIPELINES,
-          irisPipeline(name, {
-            schedule: '* * * * *',
-            startingDeadlineSeconds: 10,
-            concurrencyPolicy: 'Allow',
-            missedRuns,
+          irisManifest(name, {
+            spec: {
+              schedule: '* * * * *',
+              startingDeadlineSeconds: 10,
+              concurrencyPolicy: 'Allow',
+              missedRuns,
+            },
           }),
         );
         const r = await api('PUT', `${PIPELINES}/${name}/status`, {
@@ -588,7 +582,7 @@ describe(
           return undefined;
         });
         const standby = processes.find((p) => p !== leader)!;
-        await create(PIPELINES, irisPipeline('killed'));
+        await create(PIPELINES, irisManifest('killed'));
         await ready('killed');
         const { runId } = await runNow('killed');
         const stage = await runningStage(runId);
@@ -664,7 +658,7 @@ describe(
       const controller = await startReplica('edit', 2000);
       try {
         await leaderOf([controller]);
-        await create(PIPELINES, irisPipeline('edit'));
+        await create(PIPELINES, irisManifest('edit'));
         await ready('edit');
         const train = await get(`${CRONJOBS}/${cronJobName('edit', 'train')}`);
         assert.equal(train.spec.jobTemplate.spec.backoffLimit, 2, 'the example has 2 retries');

@@ -24,7 +24,8 @@ import type mysql from 'mysql2/promise';
 import { jobName } from '../../controller/names.js';
 import { apiClient, eventually, localClusterSkip, type Api } from './api-client.js';
 import type { ControlPlane } from './control-plane.js';
-import { irisManifest, startUiCluster, type UiCluster } from './ui-cluster.js';
+import { irisManifest } from './iris-example.js';
+import { startUiCluster, type UiCluster } from './ui-cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'ui-api');

@@ -18,7 +18,6 @@ import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { KubeConfig } from '@kubernetes/client-node';
 import mysql from 'mysql2/promise';
-import { parse } from 'yaml';
 
 import { createLogger } from '../../core/log.js';
 import type { ControllerSettings } from '../../controller/desired.js';
@@ -37,7 +36,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** A node name the API server can resolve when it asks the kubelet for a log. */
 const NODE_NAME = 'localhost';
 
-/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return --
    API objects are built and read loosely here, as JSON. */
 type Obj = any;
 
@@ -70,20 +69,6 @@ export interface UiCluster {
   /** The UI's output: its JSON log and anything on stderr. */
   uiLogFile: string;
   stop(): Promise<void>;
-}
-
-/** The MySQL Iris example under another name, with a schedule that does not fire during a test. */
-export function irisManifest(
-  name: string,
-  options: { modelBucket?: string; sourceTable?: string } = {},
-): Obj {
-  const example: Obj = parse(readFileSync(join(ROOT, 'examples/mysql/iris-mysql.yaml'), 'utf8'));
-  example.metadata = { name };
-  example.spec.schedule = '0 0 1 1 *';
-  if (options.modelBucket !== undefined)
-    example.spec.modelStore = { s3: { bucket: options.modelBucket } };
-  if (options.sourceTable !== undefined) example.spec.source.mysql.table = options.sourceTable;
-  return example;
 }
 
 /** A kubeconfig for a ServiceAccount token, with ns as its namespace. */

@@ -29,6 +29,7 @@ import {
   type Api,
 } from './api-client.js';
 import { startControlPlane, type ControlPlane } from './control-plane.js';
+import { builtinIrisManifest } from './iris-example.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIR = join(ROOT, '.test-infra', 'watch');
@@ -102,20 +103,6 @@ async function startRelay(target: URL): Promise<Relay> {
         }
         server.close(() => resolve());
       }),
-  };
-}
-
-function manifest(name: string): Obj {
-  return {
-    apiVersion: 'mlpipeline.dev/v1alpha1',
-    kind: 'MLPipeline',
-    metadata: { name },
-    spec: {
-      schedule: '0 0 1 1 *',
-      source: { builtin: 'iris' },
-      features: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
-      label: 'species',
-    },
   };
 }
 
@@ -221,7 +208,7 @@ describe(
       assert.ok(restarts > restartsBefore, 'the watches were restarted');
       assert.ok(controller!.watches().every((w) => w.failingSince === undefined));
 
-      const r = await api('POST', PIPELINES, manifest('after-cut'));
+      const r = await api('POST', PIPELINES, builtinIrisManifest('after-cut'));
       assert.equal(r.status, 201, JSON.stringify(r.body));
       await eventually('the CronJobs of a pipeline made after the cut', 30_000, () =>
         cronJobsOf('after-cut'),
@@ -232,7 +219,7 @@ describe(
       const restartsBefore = controller!.watches().reduce((n, w) => n + w.restarts, 0);
       relay.freeze();
       // Made while the watches hear nothing: only a restart's new list brings it.
-      const r = await api('POST', PIPELINES, manifest('while-frozen'));
+      const r = await api('POST', PIPELINES, builtinIrisManifest('while-frozen'));
       assert.equal(r.status, 201, JSON.stringify(r.body));
       await eventually('the CronJobs of the pipeline made while frozen', 30_000, () =>
         cronJobsOf('while-frozen'),
