@@ -138,7 +138,10 @@ interface Owned<T> {
 export class Reconciler {
   readonly #options: ReconcilerOptions;
   readonly #now: () => Date;
-  /** Status writes the cache may not show yet, by key: used while the cache still has the object they replaced. */
+  /**
+   * Status writes the cache may not show yet, by key: used while the cache
+   * still has the object they replaced.
+   */
   readonly #written = new Map<string, { basedOn: string; object: MLPipelineResource }>();
   readonly #models = new Map<
     string,
@@ -355,7 +358,7 @@ export class Reconciler {
     );
   }
 
-  /** The pipeline's Jobs: labelled with its name and owned by this very MLPipeline (not a deleted namesake). */
+  /** The pipeline's Jobs: labelled with its name and owned by this MLPipeline, not a deleted namesake. */
   #jobsOf(pipeline: PipelineObject): V1Job[] {
     return this.#options.caches.jobs
       .list(pipeline.namespace)
@@ -730,7 +733,8 @@ export function podFailureReason(pod: V1Pod): string | undefined {
     if (terminated !== undefined && terminated.exitCode !== 0) {
       const tail = terminated.message?.trim();
       const message = tail === undefined ? undefined : (stageFailureIn(tail) ?? tail);
-      return `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})${message ? `: ${message}` : ''}`;
+      const exited = `${terminated.reason ?? 'Error'} (exit code ${terminated.exitCode})`;
+      return message ? `${exited}: ${message}` : exited;
     }
     const waiting = status.state?.waiting;
     if (waiting?.reason !== undefined && waiting.reason !== 'ContainerCreating') {

@@ -167,9 +167,10 @@ function statusOf(error: unknown): number {
 /** A body that is not JSON would read as empty: say so rather than that a field is missing. */
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
   if (!req.is('application/json')) {
+    const sent = req.get('content-type') ?? 'none';
     throw new ApiError(
       415,
-      `send the body as JSON with "Content-Type: application/json" (got ${req.get('content-type') ?? 'none'})`,
+      `send the body as JSON with "Content-Type: application/json" (got ${sent})`,
     );
   }
   next();
